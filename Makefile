@@ -1,0 +1,48 @@
+# The Flat Minima book. `make book` builds it, `make test` runs every test; both set up
+# the environment (.venv) themselves on a fresh machine that has Python 3.11 and pip.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install book test serve browser-deps lint bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the HTML book into _build/html, executing every chapter in quick mode (cached).
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+## Unit, notebook, strict-build and browser tests.
+test: install browser-deps
+	$(BIN)/python -m pytest
+
+## Serve the built book on http://localhost:8000
+serve: book
+	$(BIN)/python -m http.server --directory _build/html 8000
+
+## Debian's Chromium for the browser tests (installed when running as root).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
+	  fi; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check flatlib tests benchmarks _ext
+
+## Curvature-engine benchmark against PyHessian and curvlinops.
+bench: install
+	$(BIN)/python -m pip install -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/bench_hessian.py
+
+clean:
+	rm -rf _build test-artifacts

@@ -1,0 +1,51 @@
+"""flatlib: the shared library of the Flat Minima book.
+
+Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
+
+* :mod:`flatlib.config` - quick/full mode, device, seeds, result cache;
+* :mod:`flatlib.stability` - linear stability of GD at a minimum (Sec. 2, App. I);
+* :mod:`flatlib.scalar` - scalar networks (Sec. 3, App. III);
+* :mod:`flatlib.linear` - deep linear networks (Secs. 4-5, App. IV-IX.1);
+* :mod:`flatlib.flattening` - walking along the minima to a flattest one (App. IX.1);
+* :mod:`flatlib.hessian` - Hessian-vector products and eigensolvers for any torch model;
+* :mod:`flatlib.models` - the fully connected networks of the experiments;
+* :mod:`flatlib.data` - noisy/clean MNIST digits for the denoising experiments (Sec. 6);
+* :mod:`flatlib.training` - training the denoisers and measuring them (Sec. 6, App. IX.2);
+* :mod:`flatlib.sweep` - cached, resumable grids of experiments;
+* :mod:`flatlib.figures` - the chapters' figures and slider UIs;
+* :mod:`flatlib.widgets` - slider UIs that also work in the static HTML book.
+
+Submodules other than ``config`` are imported on first access, so ``import flatlib``
+stays fast and does not load PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from flatlib import config
+
+__version__ = "0.1.0"
+__all__ = [
+    "config",
+    "data",
+    "figures",
+    "flattening",
+    "hessian",
+    "linear",
+    "models",
+    "scalar",
+    "stability",
+    "sweep",
+    "training",
+    "widgets",
+]
+
+_LAZY = set(__all__) - {"config"}
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f"flatlib.{name}")
+    raise AttributeError(f"module 'flatlib' has no attribute {name!r}")

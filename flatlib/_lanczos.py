@@ -1,0 +1,265 @@
+"""Matrix-free symmetric eigensolvers on torch vectors: Lanczos, block power iteration, SLQ.
+
+These work on any ``matvec: torch.Tensor (N,) -> torch.Tensor (N,)`` for a symmetric
+operator, in the vector's dtype and on its device. :mod:`flatlib.hessian` wraps them
+around Hessian-vector products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg
+import torch
+
+MatVec = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class _Pairs:
+    values: np.ndarray  # (k,) in the order the caller wants
+    vectors: torch.Tensor  # (k, N)
+    hvectors: torch.Tensor  # (k, N): H applied to each vector (from real matvecs)
+    num_matvecs: int
+
+
+def _wanted(theta: np.ndarray, k: int, which: str) -> np.ndarray:
+    """Indices of the k wanted Ritz values (theta ascending)."""
+    k = min(k, theta.size)
+    return np.arange(theta.size - k, theta.size) if which == "largest" else np.arange(k)
+
+
+def _tridiag_eig(alphas: list[float], betas: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(alphas, dtype=np.float64)
+    if a.size == 1:
+        return a.copy(), np.ones((1, 1))
+    b = np.asarray(betas[: a.size - 1], dtype=np.float64)
+    return scipy.linalg.eigh_tridiagonal(a, b)
+
+
+def lanczos(
+    matvec: MatVec,
+    v0: torch.Tensor,
+    k: int,
+    which: str,
+    tol: float,
+    atol: float,
+    max_basis: int,
+    generator: torch.Generator | None = None,
+) -> tuple[_Pairs, bool]:
+    """Lanczos with full reorthogonalisation and no restart, up to ``max_basis`` steps.
+
+    After every step the Ritz estimates ``|beta_j s_{j,i}|`` of the ``k`` wanted Ritz pairs
+    are compared with ``tol * |theta_i| + atol``; the iteration stops as soon as all pass.
+    ``H`` applied to every basis vector is kept, so ``H y`` for a Ritz vector ``y`` comes
+    from real matvecs (no extra ones) and the caller can check true residuals.
+    Returns the wanted pairs and whether the Ritz estimates converged.
+    """
+    n = v0.numel()
+    m_max = max(1, min(max_basis, n))
+    dtype, device = v0.dtype, v0.device
+    Q = torch.empty((m_max, n), dtype=dtype, device=device)
+    HQ = torch.empty((m_max, n), dtype=dtype, device=device)
+    alphas: list[float] = []
+    betas: list[float] = []
+    q = v0 / torch.linalg.vector_norm(v0)
+    beta_prev = 0.0
+    converged = False
+    theta, S = np.zeros(0), np.zeros((0, 0))
+    scale = 0.0
+    for j in range(m_max):
+        Q[j] = q
+        w = matvec(q)
+        HQ[j] = w
+        alpha = float(torch.dot(q, w))
+        w = w - alpha * q
+        if j > 0:
+            w = w - beta_prev * Q[j - 1]
+        basis = Q[: j + 1]
+        for _ in range(2):  # classical Gram-Schmidt twice: orthogonal to working precision
+            w = w - basis.T @ (basis @ w)
+        beta = float(torch.linalg.vector_norm(w))
+        alphas.append(alpha)
+        theta, S = _tridiag_eig(alphas, betas)
+        scale = max(scale, float(np.max(np.abs(theta))))
+        if j + 1 >= min(k, n):
+            idx = _wanted(theta, k, which)
+            est = np.abs(beta * S[-1, idx])
+            if np.all(est <= tol * np.abs(theta[idx]) + atol):
+                converged = True
+                break
+        if j + 1 == m_max:
+            break
+        eps = float(torch.finfo(dtype).eps)
+        if beta <= 100 * eps * max(scale, 1e-300):
+            # invariant subspace found: continue with a fresh random direction
+            r = torch.randn(n, generator=generator, dtype=torch.float64).to(dtype=dtype)
+            r = r.to(device)
+            for _ in range(2):
+                r = r - basis.T @ (basis @ r)
+            beta_prev = 0.0
+            betas.append(0.0)
+            q = r / torch.linalg.vector_norm(r)
+            if j + 1 >= k:
+                converged = True  # the wanted Ritz values are exact in this subspace
+                break
+            continue
+        betas.append(beta)
+        beta_prev = beta
+        q = w / beta
+    m = len(alphas)
+    idx = _wanted(theta, k, which)
+    Sw = torch.as_tensor(S[:, idx], dtype=dtype, device=device)
+    vecs = (Q[:m].T @ Sw).T.contiguous()
+    hvecs = (HQ[:m].T @ Sw).T.contiguous()
+    return _Pairs(theta[idx].copy(), vecs, hvecs, m), converged
+
+
+def arpack(
+    matvec: MatVec,
+    v0: torch.Tensor,
+    k: int,
+    which: str,
+    tol: float,
+    ncv: int,
+    maxiter: int,
+) -> _Pairs:
+    """Implicitly restarted Lanczos (scipy ``eigsh``, ARPACK) as a fallback for hard cases."""
+    n = v0.numel()
+    dtype, device = v0.dtype, v0.device
+    count = [0]
+
+    def mv(x: np.ndarray) -> np.ndarray:
+        count[0] += 1
+        t = torch.as_tensor(np.ascontiguousarray(x).ravel(), dtype=dtype, device=device)
+        return matvec(t).detach().to("cpu", torch.float64).numpy()
+
+    op = scipy.sparse.linalg.LinearOperator((n, n), matvec=mv, dtype=np.float64)
+    start = v0.detach().to("cpu", torch.float64).numpy()
+    try:
+        vals, vecs = scipy.sparse.linalg.eigsh(
+            op,
+            k=k,
+            which="LA" if which == "largest" else "SA",
+            tol=tol,
+            v0=start,
+            ncv=min(n, max(ncv, 2 * k + 1)),
+            maxiter=maxiter,
+        )
+    except scipy.sparse.linalg.ArpackNoConvergence as exc:
+        vals, vecs = exc.eigenvalues, exc.eigenvectors
+        if vals.size == 0:
+            vals, vecs = np.array([np.nan]), start[:, None] / np.linalg.norm(start)
+    order = np.argsort(vals)
+    vals, vecs = vals[order], vecs[:, order]
+    vt = torch.as_tensor(vecs.T.copy(), dtype=dtype, device=device)
+    hv = torch.stack([matvec(v) for v in vt])
+    return _Pairs(vals.copy(), vt, hv, count[0] + vt.shape[0])
+
+
+def block_power(
+    matvec: MatVec,
+    V0: torch.Tensor,
+    which: str,
+    tol: float,
+    atol: float,
+    max_iter: int,
+) -> tuple[_Pairs, bool, float]:
+    """Power (subspace) iteration with Rayleigh-Ritz, for the k largest algebraic eigenvalues.
+
+    Mulayoff & Michaeli (Sec. 6) measure sharpness with the power method, which converges to
+    the eigenvalue of largest *magnitude*. Sharpness is the largest *algebraic* eigenvalue,
+    so this runs on ``A - s I`` with ``A = H`` (``which="largest"``) or ``A = -H``
+    (``"smallest"``), shift ``s = 0`` at first. If a converged (or, after half the budget,
+    unconverged) Ritz value of ``A - s I`` is negative, the negative end of the spectrum
+    dominates; ``s`` is then set to the most negative Ritz value of ``A`` found (about
+    ``lambda_min(A)``), which makes ``A - s I`` positive semi-definite so that the iteration
+    converges to the wanted end. At a minimum ``H`` is nearly PSD and no shift is needed,
+    which is the paper's setting. Returns the pairs of ``H``, convergence and the shift used.
+    """
+    sign = 1.0 if which == "largest" else -1.0
+    V, _ = torch.linalg.qr(V0.T)  # (N, k)
+    k = V.shape[1]
+    shift = 0.0
+    shifted = False
+    used = 0
+    converged = False
+    theta = np.zeros(k)
+    HV = torch.empty_like(V)
+    while True:
+        HV = torch.stack([matvec(V[:, i]) for i in range(k)], dim=1)
+        used += k
+        AV = sign * HV
+        T = V.T @ AV
+        T = 0.5 * (T + T.T)
+        th, S = torch.linalg.eigh(T)  # ascending eigenvalues of A restricted to span(V)
+        V = V @ S
+        AV = AV @ S
+        theta = th.detach().cpu().numpy()
+        res = torch.linalg.vector_norm(AV - V * th, dim=0).cpu().numpy()
+        ok = bool(np.all(res <= tol * np.abs(theta) + atol))
+        dominated_by_negative = bool(np.any(theta - shift < 0))
+        if ok and not (dominated_by_negative and not shifted):
+            converged = True
+            break
+        if dominated_by_negative and not shifted and (ok or used >= max_iter // 2):
+            shift = float(np.min(theta))
+            shifted = True
+        if used >= max_iter:
+            break
+        W = AV - shift * V
+        V, _ = torch.linalg.qr(W)
+    order = np.argsort(sign * theta)
+    vals = sign * theta[order]
+    o = torch.as_tensor(order, device=V.device)
+    return (
+        _Pairs(vals, V[:, o].T.contiguous(), (sign * AV[:, o]).T.contiguous(), used),
+        converged,
+        sign * shift,
+    )
+
+
+def slq_nodes_weights(
+    matvec: MatVec,
+    n: int,
+    num_probes: int,
+    steps: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stochastic Lanczos quadrature (Ubaru, Chen & Saad 2017; Ghorbani et al. 2019).
+
+    For each Rademacher probe ``z / ||z||``, ``steps`` Lanczos steps with full
+    reorthogonalisation give a tridiagonal ``T = S diag(theta) S^T``; the Gauss quadrature
+    nodes are ``theta`` and weights ``S[0, :]^2 / num_probes``. The weights sum to one and
+    ``sum_i w_i delta(x - theta_i)`` estimates the spectral density ``(1/N) sum delta(x -
+    lambda_j)``.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    nodes, weights = [], []
+    for _ in range(num_probes):
+        z = torch.randint(0, 2, (n,), generator=gen).to(torch.float64) * 2 - 1
+        pairs, _ = lanczos(
+            matvec,
+            z.to(dtype=dtype, device=device),
+            k=min(steps, n),
+            which="largest",
+            tol=0.0,
+            atol=0.0,
+            max_basis=min(steps, n),
+            generator=gen,
+        )
+        vals = pairs.values
+        # first components of the Ritz vectors in the Lanczos basis: <q_1, y_i> = <z, y_i>/||z||
+        z1 = z.to(dtype=dtype, device=device) / torch.linalg.vector_norm(z)
+        first = (pairs.vectors @ z1).detach().cpu().numpy()
+        nodes.append(vals)
+        weights.append(first**2)
+    w = np.concatenate(weights) / num_probes
+    x = np.concatenate(nodes)
+    order = np.argsort(x)
+    return x[order], w[order]

