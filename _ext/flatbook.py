@@ -75,10 +75,14 @@ def dedupe_scripts(
 ) -> None:
     """Drop repeated inline scripts (sphinx-thebe registers its settings twice when the
     environment is read twice, which the browser reports as a redeclared constant)."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
     unique = []
     for script in context.get("script_files", []):
-        key = (str(script), str(getattr(script, "attributes", {}).get("body", "")))
+        attributes = getattr(script, "attributes", {})
+        key = (
+            str(getattr(script, "filename", script) or ""),  # inline: None or ""
+            tuple(sorted((name, str(value)) for name, value in attributes.items())),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
