@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from flatlib._validation import as_float, as_float_array, as_int
+from flatlib.figures import subplots
 from flatlib.widgets import SliderFigure, slider_figure
 
 
@@ -79,13 +79,13 @@ def plot_quadratic_gd(curvatures: Sequence[float], eta: float, steps: int = 30) 
     verdict = "stable" if stable else "unstable"
     title = f"eta = {eta:.3g}, 2/lambda_max = {2 / c.max():.3g}: {verdict}"
     if len(c) == 1:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
+        fig, ax = subplots(figsize=(6, 3.2))
         ax.semilogy(np.abs(path[:, 0]) + 1e-300, "o-", ms=3)
         ax.set_xlabel("iteration k")
         ax.set_ylabel("|w_k - w*|")
         ax.set_ylim(1e-6, 1e6)
     else:
-        fig, ax = plt.subplots(figsize=(5, 4.2))
+        fig, ax = subplots(figsize=(5, 4.2))
         g = np.linspace(-2.5, 2.5, 201)
         X, Y = np.meshgrid(g, g)
         ax.contour(X, Y, 0.5 * (c[0] * X**2 + c[1] * Y**2), levels=12, cmap="Greys", alpha=0.7)
@@ -197,7 +197,7 @@ def plot_double_well(
 ) -> Figure:
     """The double well with the GD path from ``w0`` (next to the sharp minimum) at step ``eta``."""
     path = gd_on_double_well(w0, eta, 150, sharp, flat)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, (ax, bx) = subplots(1, 2, figsize=(9, 3.2))
     grid = np.linspace(-2.5, 2.5, 500)
     ax.plot(grid, double_well(grid, sharp, flat), color="k", lw=1)
     shown = path[np.abs(path) < 2.5]

@@ -82,3 +82,17 @@ def test_binder_environment_opens_markdown_as_notebooks() -> None:
     assert viewers["markdown"] == "Jupytext Notebook"
     requirements = (ROOT / "binder" / "requirements.txt").read_text()
     assert "jupytext" in requirements and "torch" in requirements
+
+
+@pytest.mark.parametrize("doc", chapter_documents())
+def test_each_figure_is_shown_once(built_book: BuiltBook, doc: str) -> None:
+    """A figure returned by a cell appears once, not again when pyplot's backend flushes."""
+    path = built_book.executed / f"{doc}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        images = [
+            o["data"]["image/png"]
+            for o in cell.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
+        assert len(images) == len(set(images)), f"{doc}: a cell shows the same figure twice"

@@ -3,4 +3,30 @@
 Each function returns a :class:`matplotlib.figure.Figure` or a
 :class:`flatlib.widgets.SliderFigure`; the mathematics they draw comes from
 :mod:`flatlib.scalar`, :mod:`flatlib.linear` and :mod:`flatlib.hessian`.
+
+Figures are made with :func:`new_figure` / :func:`subplots`, which detach them from
+pyplot: a notebook then shows a returned figure once (as the cell's value) instead of twice
+(once more when the inline backend flushes open pyplot figures), and slider frames do not
+pile up in pyplot's figure registry.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+
+def new_figure(**kwargs: Any) -> Figure:
+    """An empty figure (``plt.figure(**kwargs)``) already closed in pyplot."""
+    fig = plt.figure(**kwargs)
+    plt.close(fig)
+    return fig
+
+
+def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
+    """``plt.subplots(*args, **kwargs)`` with the figure already closed in pyplot."""
+    fig, axes = plt.subplots(*args, **kwargs)
+    plt.close(fig)
+    return fig, axes

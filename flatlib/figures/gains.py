@@ -34,13 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from flatlib import linear
 from flatlib._validation import as_int, as_weights
+from flatlib.figures import new_figure
 from flatlib.flattening import FlattenResult, flatten
 from flatlib.widgets import SliderFigure, slider_figure
 
@@ -77,13 +77,6 @@ SLIDER_TOL = 1e-6
 SV_COLOR = "tab:blue"
 V_COLOR = "tab:red"
 BOUND_STYLE = {"color": "k", "ls": ":", "lw": 1.5}
-
-
-def _new_figure(**kwargs: Any) -> Figure:
-    """A pyplot figure that is already closed: shown once, as the cell's result, not twice."""
-    fig = plt.figure(**kwargs)
-    plt.close(fig)
-    return fig
 
 
 # ----------------------------------------------------------------------------- sampling minima
@@ -227,7 +220,7 @@ def plot_fig3(T: Any, random_weights: Sequence[Any], flattest_weights: Sequence[
     if not rows[0] or len(rows[0]) != len(rows[1]):
         raise ValueError("random_weights and flattest_weights must be non-empty and equally long")
     n = len(rows[0])
-    fig = _new_figure(figsize=(2.6 * n + 0.6, 5.6), layout="constrained")
+    fig = new_figure(figsize=(2.6 * n + 0.6, 5.6), layout="constrained")
     axes = fig.subplots(2, n, squeeze=False)
     names = ["(a) arbitrary global minima", "(b) flattest global minima"]
     for r, (row, name) in enumerate(zip(rows, names, strict=True)):
@@ -263,7 +256,7 @@ def plot_gains_pair(T: Any, m: int, seed: int, tol: float = SLIDER_TOL) -> Figur
     curve is ``sigma_max^(k/m)``, where Theorem 2(i) puts the red circles of a flattest minimum.
     """
     start, run = gains_pair(T, m, seed, tol)
-    fig = _new_figure(figsize=(9, 3.5), layout="constrained")
+    fig = new_figure(figsize=(9, 3.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
     titles = ["random minimum (eq. S104)", "after gauge flattening"]
     profiles = [gains_profile(start, T), gains_profile(run.weights, T)]
@@ -336,7 +329,7 @@ def plot_flattening(runs: dict[str, FlattenerRun]) -> Figure:
     """
     if not runs:
         raise ValueError("runs must hold at least one FlattenerRun")
-    fig = _new_figure(figsize=(10, 3.6), layout="constrained")
+    fig = new_figure(figsize=(10, 3.6), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     colors = {"walk": "tab:orange", "gauge": "tab:green"}
     for method, run in runs.items():
@@ -548,7 +541,7 @@ def plot_layer_path(flattest_weights: Any, random_weights: Any, T: Any) -> Figur
     vector of ``W_{k+1}`` (bars; ``v`` and ``u`` at the ends) and ``<q_k_bar, r_{k+1}_bar>``
     (diamonds); Theorem 3(ii) puts all of them at 1 for a flattest minimum.
     """
-    fig = _new_figure(figsize=(10, 6), layout="constrained")
+    fig = new_figure(figsize=(10, 6), layout="constrained")
     axes = fig.subplots(2, 2, gridspec_kw={"width_ratios": [1, 1.2]})
     for row, (w, name) in enumerate(((flattest_weights, "flattest"), (random_weights, "random"))):
         _draw_path(axes[row, 0], axes[row, 1], layer_path(w, T), name)

@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from flatlib import linear
 from flatlib._validation import as_weights
+from flatlib.figures import new_figure
 from flatlib.flattening import flatten
 from flatlib.widgets import SliderFigure, slider_figure
 
@@ -57,13 +57,6 @@ VALLEY_COLOR = "0.6"
 
 
 # ----------------------------------------------------------------------------- measurements
-
-
-def _new_figure(**kwargs: Any) -> Figure:
-    """A pyplot figure that is already closed: shown once, as the cell's result, not twice."""
-    fig = plt.figure(**kwargs)
-    plt.close(fig)
-    return fig
 
 
 def autograd_hessian(weights: Any, X: Any, Y: Any) -> np.ndarray:
@@ -140,7 +133,7 @@ def plot_spectrum(m: int, width: int, d: int = 3, seed: int = 0) -> Figure:
     shown = np.maximum(np.sort(np.abs(ev))[::-1], _ZERO_FLOOR)
     idx = np.arange(1, n_params + 1)
 
-    fig = _new_figure(layout="constrained", figsize=(9.5, 3.6))
+    fig = new_figure(layout="constrained", figsize=(9.5, 3.6))
     (ax, bx) = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3.2, 1]})
     ax.axvspan(d * d + 0.5, n_params + 0.5, color=VALLEY_COLOR, alpha=0.25, lw=0)
     ax.semilogy(idx, shown, ".", color="k", ms=4, label="eigenvalues of $2\\Phi\\Phi^T$")
@@ -207,7 +200,7 @@ def plot_hessian_blocks(weights: Any, X: Any, Y: Any) -> Figure:
     edges = np.cumsum([w.size for w in ws])[:-1] - 0.5
     vmax = float(np.percentile(np.abs(h_auto), 99)) or 1.0
 
-    fig = _new_figure(figsize=(11, 3.7), layout="constrained")
+    fig = new_figure(figsize=(11, 3.7), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [
         (h_auto, "autograd Hessian of eq. (2)"),
@@ -316,7 +309,7 @@ def plot_theorem1(
     grid = np.linspace(1, max(pts.depths), 200)
     curve = 2 * grid * sigma_max ** (2 * (1 - 1 / grid))
 
-    fig = _new_figure(figsize=(10, 3.8), layout="constrained")
+    fig = new_figure(figsize=(10, 3.8), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     for i, m in enumerate(pts.depths):
         ax.scatter(
@@ -419,7 +412,7 @@ def plot_nu_bound(
         [linear.sharpness(linear.random_minimum(t, m, seed=seed + 1 + i)) for i in range(n_minima)]
     )
 
-    fig = _new_figure(figsize=(8.5, 3.2), layout="constrained")
+    fig = new_figure(figsize=(8.5, 3.2), layout="constrained")
     ax = fig.subplots()
     jitter = rng.uniform(-0.15, 0.15, size=max(n_samples, n_minima))
     ax.scatter(

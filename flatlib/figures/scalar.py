@@ -33,6 +33,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from flatlib import scalar
+from flatlib.figures import subplots
 from flatlib.widgets import SliderFigure, slider_figure
 
 __all__ = [
@@ -167,7 +168,7 @@ def plot_fig1(eta: float, momentum: float, start: float, tau: float = 1.0) -> Fi
     """
     run = fig1_run(eta, momentum, start, tau)
     path = run.result.trajectory[:_SHOWN_STEPS]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
+    fig, (ax, bx) = subplots(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
     _valley_axes(ax, tau)
     ax.plot(path[:, 0], path[:, 1], "-", color=PATH_COLOR, lw=0.8, alpha=0.8)
     ax.plot(path[:, 0], path[:, 1], ".", color=PATH_COLOR, ms=3, label="GD iterates")
@@ -222,7 +223,7 @@ def plot_valley_sharpness(tau: float = 1.0, etas: Sequence[float] = FIG1_ETAS) -
     """
     w1 = np.geomspace(0.2 * np.sqrt(tau), 5 * np.sqrt(tau), 400)
     s = 2.0 * tau**2 * (1.0 / w1**2 + w1**2 / tau**2)
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = subplots(figsize=(6.4, 3.6))
     ax.semilogy(w1, s, color="k", lw=1.5, label=r"$\lambda_{\max}$ on $\Omega$ (eq. 10)")
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(etas)))
     for eta, c in zip(etas, colors, strict=True):
@@ -251,7 +252,7 @@ def plot_sharpness_vs_depth(
     """
     rng = np.random.default_rng(seed)
     ms = np.arange(1, m_max + 1)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax, bx) = subplots(1, 2, figsize=(10, 3.8))
     colors = plt.cm.plasma(np.linspace(0.1, 0.8, len(taus)))
     mid = taus[len(taus) // 2]
     for m in ms:
@@ -338,7 +339,7 @@ def plot_fig2(w2_first: float = 0.4, tau: float = 1.0) -> Figure:
     """
     w1 = scalar.flattest_minima(tau, 2)[0]
     w2 = np.array([w2_first, tau / w2_first])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.0))
+    fig, axes = subplots(1, 3, figsize=(13, 4.0))
     ax, bx, cx = axes
     _valley_axes(ax, tau)
     ax.plot([w1[0], w2[0]], [w1[1], w2[1]], "k--", lw=1.2)
@@ -373,7 +374,7 @@ def plot_interpolation(m: int, s: float, tau: float = 1.0) -> Figure:
     minimum and the verdict of Claim S1.
     """
     w1, w2, w3 = deceptive_triple(m, s, tau)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9))
+    fig, axes = subplots(1, 3, figsize=(13, 3.9))
     ax, bx, cx = axes
     t = np.linspace(-0.25, 1.25, 300)
     ax.plot(
@@ -501,7 +502,7 @@ def plot_ranking_scatter(stats: Sequence[RankingStats]) -> Figure:
 
     Points in the shaded quadrants are pairs the plot ranks the wrong way round.
     """
-    fig, axes = plt.subplots(1, len(stats), figsize=(3.2 * len(stats), 3.4), sharey=True)
+    fig, axes = subplots(1, len(stats), figsize=(3.2 * len(stats), 3.4), sharey=True)
     axes = np.atleast_1d(axes)
     for ax, st in zip(axes, stats, strict=True):
         ax.axvspan(1e-3, 1, ymin=0.5, ymax=1, color="tab:red", alpha=0.08)

@@ -39,13 +39,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int, as_weights
+from flatlib.figures import new_figure
 from flatlib.widgets import SliderFigure, slider_figure
 
 __all__ = [
@@ -80,13 +80,6 @@ LEMMA1_SINGULAR_VALUES: tuple[float, ...] = (2.0, 1.5, 1.0)
 IDENTITY_COLOR = "k"
 RANDOM_COLORS = ("tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:pink")
 CERTIFIED_COLOR = "tab:green"
-
-
-def _new_figure(**kwargs: Any) -> Figure:
-    """A pyplot figure that is already closed: shown once, as the cell's result, not twice."""
-    fig = plt.figure(**kwargs)
-    plt.close(fig)
-    return fig
 
 
 def _plain_log_ticks(axis: Any) -> None:
@@ -291,7 +284,7 @@ def plot_theorem4_family(T: Any, m: int, n_points: int = 41, seed: int = 0) -> F
         closed.append(diagonal_sharpness(rescaled_diagonals(t, m, float(c))) / best)
         bound.append(theorem4_bounds(ws)[1] / best)
 
-    fig = _new_figure(figsize=(10, 3.8), layout="constrained")
+    fig = new_figure(figsize=(10, 3.8), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     for axis in (ax, bx):
         axis.axvspan(lo, hi, color=CERTIFIED_COLOR, alpha=0.15, lw=0)
@@ -496,7 +489,7 @@ def plot_lemma1(m: int, eta_factor: float, steps: int = 400, seed: int = 0) -> F
         for i, p in enumerate(runs.random)
     ]
     # fixed margins instead of a layout engine: every slider frame is rendered, keep it cheap
-    fig = _new_figure(figsize=(11, 3.6))
+    fig = new_figure(figsize=(11, 3.6))
     ax, bx, cx = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.2, 1.2, 1]})
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.14, top=0.91, wspace=0.33)
     for name, color, p in paths:
@@ -584,7 +577,7 @@ def plot_balancedness_drift(
     bound = lemma1_step_bound(t, m)
     best = linear.flattest_sharpness(t, m)
     etas, drift, gap = [], [], []
-    fig = _new_figure(figsize=(10, 3.6), layout="constrained")
+    fig = new_figure(figsize=(10, 3.6), layout="constrained")
     ax, bx = fig.subplots(1, 2)
     for f in eta_factors:
         eta = as_float(f, "eta_factors", positive=True) * bound
