@@ -1,0 +1,623 @@
+"""Figures of chapter 10: flat (SGD) against sharp (Adam) minima (Sec. 6, Figs. 6-7, App. IX.2).
+
+Six-layer ReLU denoisers are trained with App. IX.2's two methods, four seeds each
+(:func:`flatlib.sweep.flat_vs_sharp_grid`), and compared:
+
+* :func:`chapter_grid`, :func:`run_chapter` - the eight runs at quick (CPU) or full (paper)
+  scale, cached by :func:`flatlib.sweep.run_grid`.
+* :func:`summary_table` - Table S1 (train/validation loss, ``lambda_max``) beside the paper.
+* :func:`gain_imbalance`, :func:`plot_fig6` - Fig. 6: intermediate gains per layer.
+* :func:`quadratic_curvature`, :func:`deception_count` - the curvature of a 1-D loss profile
+  at a point, and how often an interpolation plot ranks two minima the wrong way (Lemma 2).
+* :func:`segment_section`, :func:`eigen_section`, :func:`analyse` - the cross-sections of
+  Fig. 7 (segment between an SGD and an Adam solution, close-ups at both ends, top Hessian
+  eigenvector of each), computed once.
+* :func:`plot_fig7`, :func:`fig7_slider` - Fig. 7 for any (SGD seed, Adam seed) pair (and,
+  optionally, eigenvector radius).
+* :func:`checks_table` - predicted against measured numbers with relative errors.
+
+Loss convention: ``nn.MSELoss()`` (mean over samples and output pixels), i.e. ``1/d_y`` times
+eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.training`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from flatlib._validation import as_float, as_float_array, as_int
+from flatlib.figures import new_figure
+from flatlib.widgets import SliderFigure, slider_figure
+
+__all__ = [
+    "CLOSEUP_HALF_WIDTH",
+    "PAPER_TABLE",
+    "QUICK_OVERRIDES",
+    "SEEDS",
+    "EigenSection",
+    "FlatSharpAnalysis",
+    "PairSection",
+    "analyse",
+    "chapter_grid",
+    "checks_table",
+    "deception_count",
+    "eigen_section",
+    "fig7_slider",
+    "gain_imbalance",
+    "plot_fig6",
+    "plot_fig7",
+    "quadratic_curvature",
+    "rebuild_model",
+    "run_chapter",
+    "segment_section",
+    "summary_table",
+]
+
+SEEDS: tuple[int, ...] = (0, 1, 2, 3)
+"""The four random initialisations of each method (App. IX.2)."""
+
+QUICK_OVERRIDES: dict[str, Any] = {
+    "n_train": 1000,
+    "n_val": 500,
+    "epochs": 100,
+    "gain_starts": 20,
+    "gain_steps": 100,
+}
+"""Quick-mode changes to :func:`flatlib.sweep.flat_vs_sharp_grid` (196-pixel digits, 1,000
+training pairs, 100 epochs = 1,000 steps, Fig. 6's gain search with 20 starts of 100 steps)."""
+
+PAPER_TABLE: dict[str, dict[str, str]] = {
+    "sgd": {"train loss": "2.69e-2 ± 2.5e-5", "val loss": "2.70e-2 ± 1.7e-4",
+            "lambda_max": "1.76 ± 0.009"},
+    "adam": {"train loss": "2.74e-2 ± 4.0e-5", "val loss": "2.80e-2 ± 1.9e-4",
+             "lambda_max": "12.9 ± 2.2"},
+}  # fmt: skip
+"""Table S1 of the paper (App. IX.2), mean ± std over four seeds."""
+
+CLOSEUP_HALF_WIDTH = 0.05
+"""Half-width (parameter distance) of the windows on which end curvatures are fitted."""
+
+_LABELS = {"sgd_seed": "SGD seed", "adam_seed": "Adam seed", "radius": "radius (d, e)"}
+COLORS = {"sgd": "tab:blue", "adam": "tab:red"}
+NAMES = {"sgd": "SGD", "adam": "Adam"}
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[dict[str, Any]]:
+    """The eight runs of App. IX.2: :func:`flatlib.sweep.flat_vs_sharp_grid` at ``mode``'s scale.
+
+    Quick mode applies ``QUICK_OVERRIDES``; full mode is the paper's setting unchanged
+    (784-pixel MNIST, 60,000 pairs, 100 gain starts).
+    """
+    from flatlib.config import mode as current_mode
+    from flatlib.sweep import flat_vs_sharp_grid
+
+    value = current_mode() if mode is None else mode
+    if value not in ("quick", "full"):
+        raise ValueError(f"mode must be 'quick', 'full' or None, got {value!r}")
+    overrides = QUICK_OVERRIDES if value == "quick" else {}
+    return flat_vs_sharp_grid(seeds, value, **overrides)
+
+
+def run_chapter(mode: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or load from the cache) the grid of :func:`chapter_grid`; one row per run."""
+    from flatlib.config import mode as current_mode
+    from flatlib.sweep import run_denoising, run_grid
+
+    value = current_mode() if mode is None else mode
+    return run_grid(f"flat_vs_sharp_{value}", chapter_grid(value), run_denoising, progress=progress)
+
+
+def _mean_std(values: Any) -> str:
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.4g} ± {v.std(ddof=1) if v.size > 1 else 0.0:.2g}"
+
+
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Table S1 (App. IX.2): mean ± std over seeds of each method, beside the paper's values.
+
+    Losses and ``lambda_max`` are in the ``nn.MSELoss`` convention (mean over pixels), the
+    one under which the paper's ``lambda_max = 1.76`` is stable for ``eta = 1/2``.
+    """
+    _check_runs(runs)
+    rows = []
+    for opt in ("sgd", "adam"):
+        sub = runs[runs["optimizer"] == opt]
+        for col, name in (
+            ("final_train_loss", "train loss"),
+            ("final_val_loss", "val loss"),
+            ("sharpness", "lambda_max"),
+        ):
+            rows.append(
+                {
+                    "method": f"{NAMES[opt]} (lr {sub['lr'].iloc[0]:g})",
+                    "quantity": name,
+                    "measured": _mean_std(sub[col]),
+                    "paper": PAPER_TABLE[opt][name],
+                }
+            )
+    return pd.DataFrame(rows).set_index(["method", "quantity"])
+
+
+def _check_runs(runs: Any) -> None:
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be a DataFrame from run_chapter, got {type(runs).__name__}")
+    needed = {"optimizer", "seed", "status", "sharpness", "final_train_loss"}
+    missing = needed - set(runs.columns)
+    if missing:
+        raise ValueError(f"runs lacks the columns {sorted(missing)}")
+    bad = runs[runs["status"] != "converged"]
+    if len(bad):
+        raise ValueError(
+            "runs must all have converged; not converged: "
+            + ", ".join(f"{r.optimizer} seed {r.seed}: {r.status}" for r in bad.itertuples())
+        )
+    if set(runs["optimizer"]) != {"sgd", "adam"}:
+        raise ValueError("runs must hold both optimizers, 'sgd' and 'adam'")
+
+
+def rebuild_model(row: Any) -> nn.Sequential:
+    """The trained network of one run (a row of :func:`run_chapter`), from its saved params."""
+    from flatlib.config import device
+    from flatlib.hessian import set_vector
+    from flatlib.models import mlp
+
+    dtype = {"float64": torch.float64, "float32": torch.float32}[row["dtype"]]
+    d = int(row["size"]) ** 2
+    model = mlp([d] * (int(row["depth"]) + 1), "relu", row["init"], bool(row["bias"]), 0, dtype)
+    set_vector(model, torch.as_tensor(np.asarray(row["params"]), dtype=dtype))
+    return model.to(device()).eval()
+
+
+def _training_data(row: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training inputs and targets the run was trained (and its sharpness measured) on."""
+    from flatlib.config import device
+    from flatlib.sweep import _cached_data
+
+    data = _cached_data(
+        int(row["n_train"]),
+        int(row["n_val"]),
+        int(row["size"]),
+        float(row["noise_std"]),
+        int(row["data_seed"]),
+        str(row["source"]),
+    )
+    dtype = {"float64": torch.float64, "float32": torch.float32}[row["dtype"]]
+    data = data.to(device(), dtype)
+    return data.x_train, data.y_train
+
+
+# ------------------------------------------------------------------------------ Fig. 6
+
+
+def gain_imbalance(max_gains: Any) -> float:
+    """RMS distance of ``log g_k`` from the balanced profile ``(k/m) log g_m`` (Fig. 6).
+
+    For a balanced linear network every layer multiplies the top signal by the same factor,
+    so the partial gains grow geometrically, ``g_k = g_m^{k/m}`` (Theorem 2 of the paper,
+    analogue of Fig. 3). Zero means perfectly balanced layers.
+    """
+    g = as_float_array(max_gains, "max_gains", ndim=1)
+    if np.any(g <= 0):
+        raise ValueError("max_gains must be positive")
+    m = g.size
+    balanced = np.arange(1, m + 1) / m * np.log(g[-1])
+    return float(np.sqrt(np.mean((np.log(g) - balanced) ** 2)))
+
+
+def plot_fig6(runs: pd.DataFrame) -> Figure:
+    """Fig. 6: maximal intermediate gains (dots) and those of the top signal (circles)."""
+    _check_runs(runs)
+    fig = new_figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, opt in zip(axes, ("adam", "sgd"), strict=True):
+        sub = runs[runs["optimizer"] == opt]
+        for i, r in enumerate(sub.itertuples()):
+            k = np.arange(1, len(r.max_gains) + 1) + (i - 1.5) * 0.06
+            ax.plot(k, r.max_gains, "o", color="tab:blue", ms=5,
+                    label="max gain up to layer k" if i == 0 else None)  # fmt: skip
+            ax.plot(k, r.top_signal_gains, "o", mfc="none", color="tab:red", ms=9,
+                    label="top end-to-end signal" if i == 0 else None)  # fmt: skip
+        imb = np.mean([gain_imbalance(g) for g in sub["max_gains"]])
+        lam = np.mean(sub["sharpness"])
+        ax.set_title(f"({'a' if opt == 'adam' else 'b'}) {NAMES[opt]}: "
+                     f"lambda_max {lam:.2f}, imbalance {imb:.2f}", fontsize=10)  # fmt: skip
+        ax.set_xlabel("layer k")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("gain ||h_k(x)|| / ||x||")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------- Fig. 7, Lemma 2
+
+
+def quadratic_curvature(s: Any, loss: Any, center: float, half_width: float) -> float:
+    """Second derivative at ``center`` of a least-squares parabola fitted to ``loss(s)``.
+
+    Only the samples with ``|s - center| <= half_width`` are used (at least three). A linear
+    term absorbs a non-zero slope, so the estimate is the curvature ``u^T H u`` of the 1-D
+    cross-section (eq. S24) even when the point is not an exact minimum.
+    """
+    s = as_float_array(s, "s", ndim=1)
+    loss = as_float_array(loss, "loss", ndim=1)
+    if s.shape != loss.shape:
+        raise ValueError(f"s {s.shape} and loss {loss.shape} must have the same shape")
+    center = as_float(center, "center")
+    half_width = as_float(half_width, "half_width", positive=True)
+    keep = np.abs(s - center) <= half_width * (1 + 1e-12)
+    if np.count_nonzero(keep) < 3:
+        raise ValueError(
+            f"half_width={half_width} leaves {np.count_nonzero(keep)} samples around "
+            f"center={center}; need at least 3"
+        )
+    coef = np.polyfit(s[keep] - center, loss[keep], 2)
+    return float(2.0 * coef[0])
+
+
+def deception_count(
+    lam_flat: Any, lam_sharp: Any, curv_at_flat: Any, curv_at_sharp: Any
+) -> tuple[int, int]:
+    """How many pairs the interpolation plot ranks the wrong way (Lemma 2, Fig. 7a).
+
+    Inputs are arrays over pairs: the true sharpness ``lambda_max`` of the flat and the
+    sharp member and the curvature of the connecting line at each. A pair is *deceptive*
+    when ``lam_flat < lam_sharp`` but ``curv_at_flat > curv_at_sharp``. Returns
+    ``(deceptive pairs, pairs whose lambda_max ordering is flat < sharp)``.
+    """
+    arrays = [
+        as_float_array(a, n, ndim=1)
+        for a, n in (
+            (lam_flat, "lam_flat"),
+            (lam_sharp, "lam_sharp"),
+            (curv_at_flat, "curv_at_flat"),
+            (curv_at_sharp, "curv_at_sharp"),
+        )
+    ]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError("lam_flat, lam_sharp, curv_at_flat, curv_at_sharp must match in shape")
+    lf, ls, cf, cs = arrays
+    ordered = lf < ls
+    return int(np.count_nonzero(ordered & (cf > cs))), int(np.count_nonzero(ordered))
+
+
+@dataclass
+class PairSection:
+    """The loss along the segment from an SGD solution (``s = 0``) to an Adam one (Fig. 7a-c).
+
+    ``s`` is the signed distance from the SGD end along the unit direction
+    ``v_int = (w_adam - w_sgd) / distance``. ``closeup_*`` hold fine samples within
+    ``CLOSEUP_HALF_WIDTH`` of each end; ``curv_*`` are the parabola-fit curvatures there
+    (:func:`quadratic_curvature`) and ``rayleigh_*`` the exact ``v_int^T H v_int`` from
+    Hessian-vector products.
+    """
+
+    sgd_seed: int
+    adam_seed: int
+    distance: float
+    s: np.ndarray
+    loss: np.ndarray
+    closeup_s: np.ndarray
+    closeup_sgd: np.ndarray
+    closeup_adam: np.ndarray
+    curv_sgd: float
+    curv_adam: float
+    rayleigh_sgd: float
+    rayleigh_adam: float
+
+
+@dataclass
+class EigenSection:
+    """The loss along the top Hessian eigenvector of one solution (Fig. 7d-e)."""
+
+    optimizer: str
+    seed: int
+    lambda_max: float
+    radii: np.ndarray
+    loss: np.ndarray
+    curvature: float
+    vector: np.ndarray
+
+
+def segment_section(
+    model_sgd: nn.Module,
+    model_adam: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_points: int = 31,
+    extend: float = 0.15,
+    n_closeup: int = 11,
+    seeds: tuple[int, int] = (0, 0),
+    hessians: tuple[Any, Any] | None = None,
+    chunk_size: int | None = None,
+) -> PairSection:
+    """Loss along the line through two solutions, with close-ups at both ends (Fig. 7a-c).
+
+    ``n_points`` samples of ``alpha`` in ``[-extend, 1 + extend]`` (via
+    :func:`flatlib.hessian.interpolate`), ``n_closeup`` samples within
+    ``CLOSEUP_HALF_WIDTH`` of each end for the curvature fits. ``hessians``: the
+    :func:`flatlib.hessian.hvp` operators at the two ends, to reuse (built when ``None``).
+    ``chunk_size`` bounds the samples per forward pass (``None``: all at once).
+    """
+    from flatlib.hessian import get_vector, hvp, interpolate
+
+    n_points = as_int(n_points, "n_points", minimum=3)
+    n_closeup = as_int(n_closeup, "n_closeup", minimum=3)
+    extend = as_float(extend, "extend")
+    if extend < 0:
+        raise ValueError(f"extend must be non-negative, got {extend}")
+    wa, wb = get_vector(model_sgd).detach(), get_vector(model_adam).detach()
+    distance = float(torch.linalg.norm(wb - wa))
+    if distance == 0:
+        raise ValueError("model_sgd and model_adam have identical parameters")
+    alphas = np.linspace(-extend, 1 + extend, n_points)
+    loss = interpolate(model_sgd, model_adam, nn.MSELoss(), x, y, alphas, chunk_size)
+    ds = np.linspace(-CLOSEUP_HALF_WIDTH, CLOSEUP_HALF_WIDTH, n_closeup)
+    near_sgd = interpolate(model_sgd, model_adam, nn.MSELoss(), x, y, ds / distance, chunk_size)
+    near_adam = interpolate(
+        model_sgd, model_adam, nn.MSELoss(), x, y, 1 + ds / distance, chunk_size
+    )
+    u = (wb - wa) / distance
+    if hessians is None:
+        hessians = (
+            hvp(model_sgd, nn.MSELoss(), x, y, chunk_size),
+            hvp(model_adam, nn.MSELoss(), x, y, chunk_size),
+        )
+    return PairSection(
+        sgd_seed=int(seeds[0]),
+        adam_seed=int(seeds[1]),
+        distance=distance,
+        s=alphas * distance,
+        loss=loss,
+        closeup_s=ds,
+        closeup_sgd=near_sgd,
+        closeup_adam=near_adam,
+        curv_sgd=quadratic_curvature(ds, near_sgd, 0.0, CLOSEUP_HALF_WIDTH),
+        curv_adam=quadratic_curvature(ds, near_adam, 0.0, CLOSEUP_HALF_WIDTH),
+        rayleigh_sgd=float(torch.dot(hessians[0](u), u)),
+        rayleigh_adam=float(torch.dot(hessians[1](u), u)),
+    )
+
+
+def eigen_section(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    radii: Any,
+    optimizer: str = "sgd",
+    seed: int = 0,
+    tol: float = 1e-6,
+    chunk_size: int | None = None,
+) -> EigenSection:
+    """Loss along the top Hessian eigenvector (Lanczos) at ``radii`` (Fig. 7d-e).
+
+    ``curvature`` is the parabola fit of the samples with ``|r| <= CLOSEUP_HALF_WIDTH``, to
+    be compared with the Lanczos eigenvalue ``lambda_max``.
+    """
+    from flatlib.hessian import cross_section, top_eigenpairs
+
+    r = as_float_array(radii, "radii", ndim=1)
+    res = top_eigenpairs(model, nn.MSELoss(), x, y, k=1, tol=tol, chunk_size=chunk_size)
+    v = res.eigenvectors[0]
+    loss = cross_section(model, nn.MSELoss(), x, y, v, r, chunk_size)
+    v_np = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+    return EigenSection(
+        optimizer=optimizer,
+        seed=int(seed),
+        lambda_max=res.sharpness,
+        radii=r,
+        loss=loss,
+        curvature=quadratic_curvature(r, loss, 0.0, CLOSEUP_HALF_WIDTH),
+        vector=v_np,
+    )
+
+
+@dataclass
+class FlatSharpAnalysis:
+    """All cross-sections of Fig. 7: ``pairs[(sgd_seed, adam_seed)]``, ``eigen[(opt, seed)]``."""
+
+    pairs: dict[tuple[int, int], PairSection]
+    eigen: dict[tuple[str, int], EigenSection]
+    sharpness: dict[tuple[str, int], float]
+
+    def pair_table(self) -> pd.DataFrame:
+        """One row per pair: true ``lambda_max`` of each end, line curvatures, deceptive?"""
+        rows = []
+        for (i, j), p in self.pairs.items():
+            ls, la = self.sharpness[("sgd", i)], self.sharpness[("adam", j)]
+            rows.append(
+                {
+                    "sgd seed": i,
+                    "adam seed": j,
+                    "lambda_max SGD": ls,
+                    "lambda_max Adam": la,
+                    "line curvature at SGD": p.curv_sgd,
+                    "line curvature at Adam": p.curv_adam,
+                    "SGD looks sharper": p.curv_sgd > p.curv_adam,
+                    "exact v^T H v agrees": (p.curv_sgd > p.curv_adam)
+                    == (p.rayleigh_sgd > p.rayleigh_adam),
+                    "deceptive": (ls < la) and (p.curv_sgd > p.curv_adam),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def deception(self) -> tuple[int, int]:
+        """:func:`deception_count` over all pairs (SGD as the flat member)."""
+        t = self.pair_table()
+        return deception_count(
+            t["lambda_max SGD"],
+            t["lambda_max Adam"],
+            t["line curvature at SGD"],
+            t["line curvature at Adam"],
+        )
+
+
+def analyse(runs: pd.DataFrame, max_radius: float = 0.5, n_radii: int = 21) -> FlatSharpAnalysis:
+    """Every cross-section of Fig. 7 for the runs of :func:`run_chapter` (computed once).
+
+    Eigenvector cross-sections use ``n_radii`` radii in ``[-max_radius, max_radius]`` plus
+    fine samples near 0 for the curvature fit; all 16 SGD/Adam segments are evaluated.
+    """
+    from flatlib.hessian import hvp
+
+    _check_runs(runs)
+    max_radius = as_float(max_radius, "max_radius", positive=True)
+    n_radii = as_int(n_radii, "n_radii", minimum=3)
+    fine = np.linspace(-CLOSEUP_HALF_WIDTH, CLOSEUP_HALF_WIDTH, 11)
+    radii = np.unique(np.concatenate([np.linspace(-max_radius, max_radius, n_radii), fine]))
+    models, ops, eigen, sharp = {}, {}, {}, {}
+    x, y = _training_data(runs.iloc[0])
+    chunk = 5000 if x.shape[0] > 5000 else None  # as flatlib.training.sharpness
+    for _, row in runs.iterrows():
+        key = (row["optimizer"], int(row["seed"]))
+        models[key] = rebuild_model(row)
+        ops[key] = hvp(models[key], nn.MSELoss(), x, y, chunk)
+        sharp[key] = float(row["sharpness"])
+        eigen[key] = eigen_section(
+            models[key], x, y, radii, key[0], key[1], tol=1e-5, chunk_size=chunk
+        )
+    pairs = {}
+    for i in sorted(s for o, s in models if o == "sgd"):
+        for j in sorted(s for o, s in models if o == "adam"):
+            pairs[(i, j)] = segment_section(
+                models[("sgd", i)],
+                models[("adam", j)],
+                x,
+                y,
+                n_points=25,
+                n_closeup=9,
+                seeds=(i, j),
+                hessians=(ops[("sgd", i)], ops[("adam", j)]),
+                chunk_size=chunk,
+            )
+    return FlatSharpAnalysis(pairs=pairs, eigen=eigen, sharpness=sharp)
+
+
+def plot_fig7(
+    analysis: FlatSharpAnalysis, sgd_seed: int, adam_seed: int, radius: float | None = None
+) -> Figure:
+    """Fig. 7 for one pair: (a) the segment, (b)-(c) close-ups, (d)-(e) top eigenvectors.
+
+    The close-ups show the loss minus its value at the end, within
+    ``CLOSEUP_HALF_WIDTH``, on a shared scale. Panels (d)-(e) show radii up to
+    ``radius`` (default: all computed) on a shared scale, so the true sharpness of the two
+    minima can be compared by eye.
+    """
+    if (sgd_seed, adam_seed) not in analysis.pairs:
+        raise ValueError(f"no pair (sgd_seed={sgd_seed}, adam_seed={adam_seed}) in analysis")
+    p = analysis.pairs[(sgd_seed, adam_seed)]
+    es, ea = analysis.eigen[("sgd", sgd_seed)], analysis.eigen[("adam", adam_seed)]
+    radius = float(es.radii.max()) if radius is None else as_float(radius, "radius", positive=True)
+    fig = new_figure(figsize=(11, 6))
+    gs = fig.add_gridspec(2, 6, left=0.07, right=0.98, bottom=0.09, top=0.9,
+                          hspace=0.45, wspace=0.9)  # fmt: skip
+    ax = fig.add_subplot(gs[0, :4])
+    ax.plot(p.s, p.loss, "k.-")
+    ends = np.interp([0.0, p.distance], p.s, p.loss)
+    ax.plot([0], ends[:1], "o", color=COLORS["sgd"], label="SGD w(1)")
+    ax.plot([p.distance], ends[1:], "o", color=COLORS["adam"], label="Adam w(2)")
+    ax.set(xlabel="distance along v_int from w(1)", ylabel="training loss",
+           title=f"(a) segment: SGD seed {sgd_seed} -> Adam seed {adam_seed}")  # fmt: skip
+    ax.legend(fontsize=8)
+    zero = len(p.closeup_s) // 2
+    rises = [p.closeup_sgd - p.closeup_sgd[zero], p.closeup_adam - p.closeup_adam[zero]]
+    top = max(float(np.max(r)) for r in rises)
+    for col, rise, opt, curv, tag in (
+        (4, rises[0], "sgd", p.curv_sgd, "b"),
+        (5, rises[1], "adam", p.curv_adam, "c"),
+    ):
+        bx = fig.add_subplot(gs[0, col])
+        bx.plot(p.closeup_s, rise, ".-", color=COLORS[opt])
+        bx.set_ylim(min(0.0, float(rise.min())) - 0.05 * top, 1.05 * top)
+        bx.set_title(f"({tag}) {NAMES[opt]} end\ncurv. {curv:.2g}", fontsize=8)
+        bx.set_xlabel("offset", fontsize=8)
+        bx.tick_params(labelsize=7)
+    ymax = 0.0
+    panels = []
+    for col, e, tag in ((slice(0, 3), es, "d"), (slice(3, 6), ea, "e")):
+        cx = fig.add_subplot(gs[1, col])
+        keep = np.abs(e.radii) <= radius * (1 + 1e-12)
+        cx.plot(e.radii[keep], e.loss[keep], "-", color=COLORS[e.optimizer])
+        ymax = max(ymax, float(e.loss[keep].max()))
+        cx.set(xlabel=f"distance along v_max of {NAMES[e.optimizer]}",
+               title=f"({tag}) {NAMES[e.optimizer]} seed {e.seed}: "
+                     f"lambda_max {e.lambda_max:.3g}")  # fmt: skip
+        panels.append(cx)
+    for cx in panels:
+        cx.set_ylim(0, ymax * 1.05)
+        cx.grid(alpha=0.3)
+    panels[0].set_ylabel("training loss")
+    return fig
+
+
+def fig7_slider(analysis: FlatSharpAnalysis, radii: Sequence[float] | None = None) -> SliderFigure:
+    """Fig. 7 with sliders for the SGD seed and the Adam seed (and the radius, if given).
+
+    Frames are drawn from the precomputed ``analysis``; with four seeds each the pair sliders
+    span 16 frames, and ``radii`` multiplies that by its length (at most 96 in all).
+    """
+    sliders: dict[str, list[Any]] = {
+        "sgd_seed": sorted({i for i, _ in analysis.pairs}),
+        "adam_seed": sorted({j for _, j in analysis.pairs}),
+    }
+    if radii is not None:
+        sliders["radius"] = [as_float(r, "radii[i]", positive=True) for r in radii]
+    return slider_figure(
+        lambda **kw: plot_fig7(analysis, **kw),
+        sliders,
+        labels={k: v for k, v in _LABELS.items() if k in sliders},
+    )
+
+
+# ------------------------------------------------------------------------ numbers check
+
+
+def checks_table(runs: pd.DataFrame, analysis: FlatSharpAnalysis) -> pd.DataFrame:
+    """Predicted against measured values, with relative errors.
+
+    Rows: the stability bound ``2/eta`` against the largest SGD ``lambda_max`` (a bound, so
+    ``measured/predicted < 1`` is the check); for each solution, Lanczos ``lambda_max``
+    against the parabola-fit curvature of its eigenvector cross-section; for each pair end,
+    the exact ``v_int^T H v_int`` against the fitted curvature of the segment.
+    """
+    _check_runs(runs)
+    rows = []
+    sgd = runs[runs["optimizer"] == "sgd"]
+    rows.append(
+        {
+            "check": "max SGD lambda_max <= 2/eta",
+            "predicted": 2.0 / float(sgd["lr"].iloc[0]),
+            "measured": float(sgd["sharpness"].max()),
+        }
+    )
+    for (opt, seed), e in analysis.eigen.items():
+        rows.append(
+            {
+                "check": f"{NAMES[opt]} seed {seed}: v_max cross-section curvature",
+                "predicted": e.lambda_max,
+                "measured": e.curvature,
+            }
+        )
+    for (i, j), p in analysis.pairs.items():
+        for end, exact, fit in (("SGD", p.rayleigh_sgd, p.curv_sgd),
+                                ("Adam", p.rayleigh_adam, p.curv_adam)):  # fmt: skip
+            rows.append(
+                {
+                    "check": f"pair ({i},{j}) at {end}: segment curvature",
+                    "predicted": exact,
+                    "measured": fit,
+                }
+            )
+    t = pd.DataFrame(rows)
+    t["rel. error"] = (t["measured"] - t["predicted"]).abs() / t["predicted"].abs()
+    return t

@@ -1,0 +1,154 @@
+"""Tests of flatlib.figures.flat_vs_sharp (chapter 10): analysis on problems with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from flatlib.figures import flat_vs_sharp as fs
+
+
+def test_quadratic_curvature_recovers_second_derivative_with_slope():
+    s = np.linspace(-1.0, 1.0, 41)
+    loss = 3.0 + 0.7 * (s - 0.3) + 0.5 * 2.5 * (s - 0.3) ** 2 + 10.0 * (s > 0.9)
+    # the window around 0.3 excludes the jump at 0.9
+    assert fs.quadratic_curvature(s, loss, 0.3, 0.5) == pytest.approx(2.5, rel=1e-10)
+
+
+def test_quadratic_curvature_uses_only_the_window():
+    s = np.linspace(-2.0, 2.0, 81)
+    loss = np.where(np.abs(s) <= 0.5, 4.0 * s**2, 100.0 * s**2)
+    assert fs.quadratic_curvature(s, loss, 0.0, 0.5) == pytest.approx(8.0, rel=1e-10)
+    assert fs.quadratic_curvature(s, loss, 0.0, 2.0) > 50
+
+
+def test_quadratic_curvature_rejects_bad_arguments():
+    s = np.linspace(0, 1, 11)
+    with pytest.raises(ValueError, match="half_width"):
+        fs.quadratic_curvature(s, s**2, 0.5, 0.01)
+    with pytest.raises(ValueError, match="half_width"):
+        fs.quadratic_curvature(s, s**2, 0.5, -1.0)
+    with pytest.raises(ValueError, match="shape"):
+        fs.quadratic_curvature(s, s[:5], 0.5, 0.5)
+
+
+def test_deception_count_on_synthetic_pairs():
+    lam_flat = [1.0, 1.0, 1.0, 5.0]
+    lam_sharp = [4.0, 4.0, 4.0, 2.0]
+    curv_flat = [0.9, 0.1, 0.5, 0.9]
+    curv_sharp = [0.2, 0.3, 0.4, 0.1]
+    # pairs 0 and 2 look the wrong way round; pair 3 is not ordered flat < sharp
+    assert fs.deception_count(lam_flat, lam_sharp, curv_flat, curv_sharp) == (2, 3)
+    with pytest.raises(ValueError, match="shape"):
+        fs.deception_count([1.0], [2.0, 3.0], [1.0], [1.0])
+
+
+def test_deception_of_two_quadratic_minima():
+    """Two quadratic bowls: the flat one (lambda_max 1) is steep along the joining line."""
+    h_flat = np.diag([1.0, 0.01])  # the segment runs along the first axis
+    h_sharp = np.diag([0.1, 10.0])
+    u = np.array([1.0, 0.0])
+    s = np.linspace(-0.1, 0.1, 21)
+    c_flat = fs.quadratic_curvature(s, 0.5 * s**2 * (u @ h_flat @ u), 0.0, 0.1)
+    c_sharp = fs.quadratic_curvature(s, 0.5 * s**2 * (u @ h_sharp @ u), 0.0, 0.1)
+    lam = [np.linalg.eigvalsh(h).max() for h in (h_flat, h_sharp)]
+    assert fs.deception_count([lam[0]], [lam[1]], [c_flat], [c_sharp]) == (1, 1)
+
+
+def test_gain_imbalance():
+    g = 2.0 ** (np.arange(1, 7) / 6 * 3.0)  # geometric: perfectly balanced
+    assert fs.gain_imbalance(g) == pytest.approx(0.0, abs=1e-12)
+    bumped = g.copy()
+    bumped[2] *= np.e
+    assert fs.gain_imbalance(bumped) == pytest.approx(1 / np.sqrt(6), rel=1e-12)
+    with pytest.raises(ValueError, match="max_gains"):
+        fs.gain_imbalance([1.0, -1.0])
+
+
+def _model(seed: int) -> nn.Sequential:
+    """A smooth (tanh) network: no ReLU kinks, so fits must match the exact Hessian."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+
+
+def test_sections_on_a_small_network():
+    x = torch.randn(50, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    y = torch.randn(50, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a, b = _model(0), _model(1)
+    p = fs.segment_section(a, b, x, y, n_points=9, n_closeup=11, seeds=(0, 1))
+    assert p.loss.shape == (9,) and p.s[0] < 0 < p.distance < p.s[-1]
+    # the parabola fit on a 0.05 window matches the exact v^T H v
+    assert p.curv_sgd == pytest.approx(p.rayleigh_sgd, rel=1e-3, abs=1e-8)
+    assert p.curv_adam == pytest.approx(p.rayleigh_adam, rel=1e-3, abs=1e-8)
+    e = fs.eigen_section(a, x, y, np.linspace(-0.05, 0.05, 11), "sgd", 0)
+    assert e.curvature == pytest.approx(e.lambda_max, rel=1e-3)
+    with pytest.raises(ValueError, match="identical"):
+        fs.segment_section(a, a, x, y)
+
+
+def test_chapter_grid_and_table_validation():
+    quick = fs.chapter_grid("quick")
+    assert len(quick) == 8
+    assert {(c["optimizer"], c["lr"]) for c in quick} == {("sgd", 0.5), ("adam", 3e-4)}
+    assert all(c["n_train"] == fs.QUICK_OVERRIDES["n_train"] for c in quick)
+    full = fs.chapter_grid("full")
+    assert all(c["size"] == 28 and c["n_train"] == 60_000 for c in full)
+    with pytest.raises(ValueError, match="mode"):
+        fs.chapter_grid("medium")
+    runs = pd.DataFrame(
+        {
+            "optimizer": ["sgd", "adam"],
+            "seed": [0, 0],
+            "status": ["converged", "not converged"],
+            "sharpness": [1.0, 2.0],
+            "final_train_loss": [0.1, 0.1],
+        }
+    )
+    with pytest.raises(ValueError, match="converged"):
+        fs.summary_table(runs)
+
+
+def _fake_analysis() -> fs.FlatSharpAnalysis:
+    s = np.linspace(-1.0, 11.0, 13)
+    ds = np.linspace(-0.05, 0.05, 9)
+    pair = fs.PairSection(0, 0, 10.0, s, 0.01 * (s - 5) ** 2, ds, ds**2, 0.1 * ds**2,
+                          2.0, 0.2, 2.0, 0.2)  # fmt: skip
+    r = np.linspace(-0.5, 0.5, 11)
+    eigen = {
+        (opt, 0): fs.EigenSection(opt, 0, lam, r, 0.5 * lam * r**2, lam, np.ones(3))
+        for opt, lam in (("sgd", 1.0), ("adam", 5.0))
+    }
+    return fs.FlatSharpAnalysis({(0, 0): pair}, eigen, {("sgd", 0): 1.0, ("adam", 0): 5.0})
+
+
+def test_fake_analysis_table_and_figures():
+    a = _fake_analysis()
+    table = a.pair_table()
+    assert bool(table["deceptive"].iloc[0]) and bool(table["exact v^T H v agrees"].iloc[0])
+    assert a.deception() == (1, 1)
+    fig = fs.plot_fig7(a, 0, 0, radius=0.25)
+    assert len(fig.axes) == 5
+    with pytest.raises(ValueError, match="sgd_seed"):
+        fs.plot_fig7(a, 1, 0)
+    slider = fs.fig7_slider(a, radii=[0.25, 0.5])
+    assert slider is not None
+
+
+def test_summary_table_means():
+    runs = pd.DataFrame(
+        {
+            "optimizer": ["sgd", "sgd", "adam", "adam"],
+            "seed": [0, 1, 0, 1],
+            "lr": [0.5, 0.5, 3e-4, 3e-4],
+            "status": ["converged"] * 4,
+            "sharpness": [1.0, 3.0, 10.0, 14.0],
+            "final_train_loss": [0.1, 0.1, 0.1, 0.1],
+            "final_val_loss": [0.2, 0.2, 0.2, 0.2],
+        }
+    )
+    t = fs.summary_table(runs)
+    assert t.loc[("SGD (lr 0.5)", "lambda_max"), "measured"].startswith("2 ± 1.4")
+    assert t.loc[("Adam (lr 0.0003)", "lambda_max"), "paper"] == "12.9 ± 2.2"
