@@ -4,10 +4,11 @@ Each function returns a :class:`matplotlib.figure.Figure` or a
 :class:`flatlib.widgets.SliderFigure`; the mathematics they draw comes from
 :mod:`flatlib.scalar`, :mod:`flatlib.linear` and :mod:`flatlib.hessian`.
 
-Figures are made with :func:`new_figure` / :func:`subplots`, which detach them from
-pyplot: a notebook then shows a returned figure once (as the cell's value) instead of twice
-(once more when the inline backend flushes open pyplot figures), and slider frames do not
-pile up in pyplot's figure registry.
+Figures are made with :func:`flatlib.figures.new_figure` or
+:func:`flatlib.figures.subplots`, which detach them from pyplot: a notebook then shows a
+returned figure once (as the cell's value) instead of twice (once more when the inline
+backend flushes open pyplot figures), and slider frames do not pile up in pyplot's figure
+registry.
 """
 
 from __future__ import annotations

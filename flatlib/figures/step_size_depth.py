@@ -63,16 +63,16 @@ __all__ = [
 INITS: tuple[str, ...] = ("identity", "he")
 """Fig. 4 uses identity initialisation, Fig. 5 the He initialisation."""
 QUICK_DEPTHS: tuple[int, ...] = (2, 4, 8, 16)
-"""Depths ``m`` of the quick-mode grid (full mode: 2, 4, ..., 20)."""
+"""Depths ``m`` of the quick-mode grid (full mode runs 2, 4, ..., 20)."""
 QUICK_LRS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-"""Step sizes of the quick-mode grid (full mode: 0.25 to 4)."""
+"""Step sizes of the quick-mode grid (full mode runs 0.25 to 4)."""
 QUICK_OVERRIDES: dict[str, Any] = {"n_train": 1000, "epochs": 10, "sharpness_tol": 1e-4}
-"""Quick mode: 196-pixel digits, 1,000 training pairs, 10 epochs (100 SGD steps of batch 100)."""
+"""Quick-mode settings; 196-pixel digits, 1,000 training pairs, 10 epochs (100 SGD steps)."""
 FIG5B_TILE: dict[str, dict[str, float]] = {
     "quick": {"depth": 4, "lr": 2.0},
     "full": {"depth": 18, "lr": 2.25},
 }
-"""The tile whose loss curves Fig. 5(b) compares (the paper: m = 18, eta = 2.25)."""
+"""The tile whose loss curves Fig. 5(b) compares (the paper uses m = 18, eta = 2.25)."""
 USEFUL_RATIO = 0.95
 """A converged tile must reach a training loss at most this fraction of the trivial loss."""
 STABILITY_RTOL = 0.02
