@@ -40,6 +40,7 @@ __all__ = [
     "balancedness",
     "canonical_minimum",
     "coupling_errors",
+    "signal_path",
     "end_to_end",
     "flatten",
     "flattest_sharpness",
@@ -441,6 +442,29 @@ def v_gains(weights: Any, T: Any) -> np.ndarray:
     return np.array(out)
 
 
+def signal_path(weights: Any, T: Any) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Theorem 3's unit vectors ``(r_bar_k, q_bar_k)``, ``k = 1..m``, along the network.
+
+    ``r_k = W_{k-1}...W_1 v`` (what layer ``k`` receives when the input is ``v``) and
+    ``q_k = W_{k+1}^T...W_m^T u`` (what it sends back from ``u``), each normalised, with
+    ``T v = sigma_max(T) u``. At a flattest minimum ``(q_bar_k, r_bar_k)`` is a singular pair of
+    ``W_k`` with value ``sigma_max(T)^(1/m)`` and ``r_bar_{k+1} = q_bar_k`` (Theorem 3).
+    ``weights`` must lie on ``Omega``.
+    """
+    ws = as_weights(weights)
+    t = _matrix_T(T)
+    _require_minimum(ws, t)
+    _, u, v = _top_singular(t)
+    r = [v]
+    for w in ws[:-1]:
+        r.append(w @ r[-1])
+    q = [u]
+    for w in ws[:0:-1]:
+        q.append(w.T @ q[-1])
+    q = q[::-1]
+    return [x / np.linalg.norm(x) for x in r], [x / np.linalg.norm(x) for x in q]
+
+
 @dataclass(frozen=True)
 class CouplingErrors:
     """Distances from the exact layer coupling of Theorem 3 (all zero at a flattest minimum).
@@ -463,18 +487,8 @@ def coupling_errors(weights: Any, T: Any) -> CouplingErrors:
     """
     ws = as_weights(weights)
     t = _matrix_T(T)
-    _require_minimum(ws, t)
-    sigma, u, v = _top_singular(t)
-    s = sigma ** (1.0 / len(ws))
-    r = [v]
-    for w in ws[:-1]:
-        r.append(w @ r[-1])
-    q = [u]
-    for w in ws[:0:-1]:
-        q.append(w.T @ q[-1])
-    q = q[::-1]
-    rb = [x / np.linalg.norm(x) for x in r]
-    qb = [x / np.linalg.norm(x) for x in q]
+    rb, qb = signal_path(ws, t)
+    s = _top_singular(t)[0] ** (1.0 / len(ws))
     left = [np.linalg.norm(w @ rb[k] - s * qb[k]) for k, w in enumerate(ws)]
     right = [np.linalg.norm(w.T @ qb[k] - s * rb[k]) for k, w in enumerate(ws)]
     link = [np.linalg.norm(rb[k + 1] - qb[k]) for k in range(len(ws) - 1)]

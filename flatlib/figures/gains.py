@@ -451,19 +451,10 @@ def layer_path(weights: Any, T: Any) -> LayerPath:
     """
     ws = as_weights(weights)
     t = linear._matrix_T(T)
-    linear._require_minimum(ws, t)
+    rb, qb = linear.signal_path(ws, t)
     m = len(ws)
     uu, s, vt = np.linalg.svd(t)
     u, v = uu[:, 0], vt[0]
-    r = [v]
-    for w in ws[:-1]:
-        r.append(w @ r[-1])
-    q = [u]
-    for w in ws[:0:-1]:
-        q.append(w.T @ q[-1])
-    q = q[::-1]
-    rb = [x / np.linalg.norm(x) for x in r]
-    qb = [x / np.linalg.norm(x) for x in q]
     svals, matched, lefts, rights = [], [], [], []
     for w, rk in zip(ws, rb, strict=True):
         a, sv, bt = np.linalg.svd(w)
