@@ -58,7 +58,9 @@ __all__ = [
     "denoising_config",
     "flat_vs_sharp_grid",
     "load_run",
+    "run_data",
     "run_denoising",
+    "run_dtype",
     "run_grid",
     "step_size_depth_grid",
     "sweep_dir",
@@ -441,6 +443,36 @@ def _cached_data(n_train: int, n_val: int, size: int, noise_std: float, seed: in
     )
 
 
+def run_dtype(config: Mapping[str, Any]) -> Any:
+    """The ``torch.dtype`` named by ``config["dtype"]`` (``"float64"`` or ``"float32"``)."""
+    import torch
+
+    dtype = {"float64": torch.float64, "float32": torch.float32}.get(config["dtype"])
+    if dtype is None:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {config['dtype']!r}")
+    return dtype
+
+
+def run_data(config: Mapping[str, Any]) -> Any:
+    """The :class:`flatlib.data.DenoisingData` a run of ``config`` trains on.
+
+    Loaded once per process for each data setting (``n_train``, ``n_val``, ``size``,
+    ``noise_std``, ``data_seed``, ``source``) and moved to the current device in the run's
+    dtype, so analyses of a finished run (Fig. 7) see exactly its training set.
+    """
+    from flatlib.config import device
+
+    data = _cached_data(
+        int(config["n_train"]),
+        int(config["n_val"]),
+        int(config["size"]),
+        float(config["noise_std"]),
+        int(config["data_seed"]),
+        str(config["source"]),
+    )
+    return data.to(device(), run_dtype(config))
+
+
 def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     """Train one denoiser described by ``config`` and measure it (the ``run_fn`` of Figs. 4-7).
 
@@ -451,26 +483,14 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     ``stability_limit = 2 / lr``, ``data_source``) and arrays (``train_loss_curve``,
     ``curve_steps``, optionally ``max_gains``/``top_signal_gains`` and ``params``).
     """
-    import torch
 
-    from flatlib.config import device
     from flatlib.hessian import get_vector
     from flatlib.models import mlp
     from flatlib.training import intermediate_gains, sharpness, train
 
     cfg = denoising_config(config.get("mode"), **{k: v for k, v in config.items() if k != "mode"})
-    dtype = {"float64": torch.float64, "float32": torch.float32}.get(cfg["dtype"])
-    if dtype is None:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {cfg['dtype']!r}")
-    data = _cached_data(
-        int(cfg["n_train"]),
-        int(cfg["n_val"]),
-        int(cfg["size"]),
-        float(cfg["noise_std"]),
-        int(cfg["data_seed"]),
-        str(cfg["source"]),
-    )
-    data = data.to(device(), dtype)
+    dtype = run_dtype(cfg)
+    data = run_data(cfg)
     d = data.dim
     depth = as_int(cfg["depth"], "depth", minimum=1)
     model = mlp(

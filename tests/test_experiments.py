@@ -280,3 +280,14 @@ def test_run_denoising_end_to_end(tmp_path):
     assert 0 < ok["sharpness"] <= 2 / 4.0
     assert bad["status"] == "diverged" and math.isnan(bad["sharpness"])
     assert len(ok["train_loss_curve"]) == 20 and ok["curve_steps"][-1] == 60
+
+
+def test_run_data_is_the_runs_training_set_in_its_dtype():
+    cfg = fs.denoising_config("quick", n_train=50, n_val=20, size=14, dtype="float32")
+    data = fs.run_data(cfg)
+    assert data.x_train.shape == (50, 196) and data.x_train.dtype == torch.float32
+    again = fs.run_data({**cfg, "dtype": "float64"})
+    assert again.x_train.dtype == torch.float64
+    torch.testing.assert_close(again.x_train.float(), data.x_train)
+    with pytest.raises(ValueError, match="dtype"):
+        fs.run_dtype({"dtype": "float16"})

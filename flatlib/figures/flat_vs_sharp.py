@@ -170,8 +170,9 @@ def rebuild_model(row: Any) -> nn.Sequential:
     from flatlib.config import device
     from flatlib.hessian import set_vector
     from flatlib.models import mlp
+    from flatlib.sweep import run_dtype
 
-    dtype = {"float64": torch.float64, "float32": torch.float32}[row["dtype"]]
+    dtype = run_dtype(row)
     d = int(row["size"]) ** 2
     model = mlp([d] * (int(row["depth"]) + 1), "relu", row["init"], bool(row["bias"]), 0, dtype)
     set_vector(model, torch.as_tensor(np.asarray(row["params"]), dtype=dtype))
@@ -180,19 +181,9 @@ def rebuild_model(row: Any) -> nn.Sequential:
 
 def _training_data(row: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """The training inputs and targets the run was trained (and its sharpness measured) on."""
-    from flatlib.config import device
-    from flatlib.sweep import _cached_data
+    from flatlib.sweep import run_data
 
-    data = _cached_data(
-        int(row["n_train"]),
-        int(row["n_val"]),
-        int(row["size"]),
-        float(row["noise_std"]),
-        int(row["data_seed"]),
-        str(row["source"]),
-    )
-    dtype = {"float64": torch.float64, "float32": torch.float32}[row["dtype"]]
-    data = data.to(device(), dtype)
+    data = run_data(row)
     return data.x_train, data.y_train
 
 
