@@ -12,7 +12,10 @@ Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
 * :mod:`flatlib.data` - MNIST digits: noisy/clean pairs (Sec. 6) and labelled digits;
 * :mod:`flatlib.training` - training the denoisers and measuring them (Sec. 6, App. IX.2);
 * :mod:`flatlib.classifier` - GD/SGD training of classifiers (Sagun et al., Secs. 3-4);
+* :mod:`flatlib.batch_basins` - large then small batch, one basin (Sagun et al., Sec. 4.1);
 * :mod:`flatlib.sweep` - cached, resumable grids of experiments;
+* :mod:`flatlib.edge_of_stability` - full-batch GD with its sharpness tracked (Cohen et al., 2021);
+* :mod:`flatlib.rescaling` - function-preserving layer rescaling and its sharpness (Dinh et al.);
 * :mod:`flatlib.figures` - the chapters' figures and slider UIs;
 * :mod:`flatlib.widgets` - slider UIs that also work in the static HTML book.
 
@@ -29,14 +32,17 @@ from flatlib import config
 
 __version__ = "0.1.0"
 __all__ = [
+    "batch_basins",
     "classifier",
     "config",
     "data",
+    "edge_of_stability",
     "figures",
     "flattening",
     "hessian",
     "linear",
     "models",
+    "rescaling",
     "scalar",
     "stability",
     "sweep",
