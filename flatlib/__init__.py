@@ -16,6 +16,7 @@ Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
 * :mod:`flatlib.sweep` - cached, resumable grids of experiments;
 * :mod:`flatlib.edge_of_stability` - full-batch GD with its sharpness tracked (Cohen et al., 2021);
 * :mod:`flatlib.rescaling` - function-preserving layer rescaling and its sharpness (Dinh et al.);
+* :mod:`flatlib.non_white` - the Sec. 5 conjecture for non-white inputs, both sides;
 * :mod:`flatlib.figures` - the chapters' figures and slider UIs;
 * :mod:`flatlib.widgets` - slider UIs that also work in the static HTML book.
 
@@ -42,6 +43,7 @@ __all__ = [
     "hessian",
     "linear",
     "models",
+    "non_white",
     "rescaling",
     "scalar",
     "stability",
