@@ -71,8 +71,31 @@ DOWNLOAD_TIMEOUT_S = 30.0
 """Socket timeout while torchvision tries to download MNIST (so no network fails fast)."""
 
 
+class _Splits:
+    """Sizes shared by the two datasets: pixels per image and samples per split."""
+
+    size: int
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        """Number of pixels per image (196 or 784)."""
+        return self.size * self.size
+
+    @property
+    def n_train(self) -> int:
+        """Number of training samples."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation samples."""
+        return int(self.x_val.shape[0])
+
+
 @dataclass
-class DenoisingData:
+class DenoisingData(_Splits):
     """A fixed denoising dataset: noisy inputs ``x`` and clean targets ``y`` (Sec. 6).
 
     ``x_train``/``y_train`` have shape ``(n_train, size * size)`` and ``x_val``/``y_val``
@@ -90,19 +113,6 @@ class DenoisingData:
     source: str
     description: str
     extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dim(self) -> int:
-        """Number of pixels ``d_x = d_y`` (196 or 784)."""
-        return self.size * self.size
-
-    @property
-    def n_train(self) -> int:
-        return int(self.x_train.shape[0])
-
-    @property
-    def n_val(self) -> int:
-        return int(self.x_val.shape[0])
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None):
         """A copy with all four tensors moved to ``device`` and/or cast to ``dtype``."""
@@ -350,7 +360,7 @@ def load_digits_denoising(
 
 
 @dataclass
-class ClassificationData:
+class ClassificationData(_Splits):
     """Digit images ``x`` (pixels in ``[0, 1]``, flattened) and their class labels (0-9).
 
     ``x_train`` has shape ``(n_train, size * size)`` and ``labels_train`` shape ``(n_train,)``
@@ -365,19 +375,6 @@ class ClassificationData:
     seed: int
     source: str
     description: str
-
-    @property
-    def dim(self) -> int:
-        """Number of pixels (196 or 784)."""
-        return self.size * self.size
-
-    @property
-    def n_train(self) -> int:
-        return int(self.x_train.shape[0])
-
-    @property
-    def n_val(self) -> int:
-        return int(self.x_val.shape[0])
 
     def __repr__(self) -> str:
         return (
