@@ -12,6 +12,9 @@ Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
 * :mod:`flatlib.data` - MNIST digits: noisy/clean pairs (Sec. 6) and labelled digits;
 * :mod:`flatlib.training` - training the denoisers and measuring them (Sec. 6, App. IX.2);
 * :mod:`flatlib.classifier` - GD/SGD training of classifiers (Sagun et al., Secs. 3-4);
+* :mod:`flatlib.clusters` - Gaussian-cluster classification data (Sagun et al., Sec. 3.1);
+* :mod:`flatlib.outliers` - counting the Hessian's outlier eigenvalues (Sagun et al., App. A);
+* :mod:`flatlib.gauss_newton` - the Hessian as Gauss-Newton term plus residual (Sagun et al.);
 * :mod:`flatlib.batch_basins` - large then small batch, one basin (Sagun et al., Sec. 4.1);
 * :mod:`flatlib.sweep` - cached, resumable grids of experiments;
 * :mod:`flatlib.edge_of_stability` - full-batch GD with its sharpness tracked (Cohen et al., 2021);
@@ -35,15 +38,18 @@ __version__ = "0.1.0"
 __all__ = [
     "batch_basins",
     "classifier",
+    "clusters",
     "config",
     "data",
     "edge_of_stability",
     "figures",
     "flattening",
+    "gauss_newton",
     "hessian",
     "linear",
     "models",
     "non_white",
+    "outliers",
     "rescaling",
     "scalar",
     "stability",

