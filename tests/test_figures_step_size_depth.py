@@ -45,6 +45,16 @@ def test_map_max_step_and_flattest_on_known_table():
     assert ssd.loglog_slope([1, 2, np.nan], [3.0, 12.0, 1.0]) == pytest.approx(2.0)
 
 
+def test_stable_step_counts_bounded_runs_that_learned_nothing():
+    runs = _table({2: 4.0, 4: 2.0})
+    runs.loc[runs["lr"] == 2.0, "final_train_loss"] = 0.99 * TRIVIAL  # bounded, still trivial
+    runs.loc[(runs["depth"] == 2) & (runs["lr"] == 4.0), "status"] = "not converged"
+    assert ssd.max_stable_step(runs).tolist() == [4.0, 2.0]
+    assert ssd.max_convergent_step(runs).tolist() == [1.0, 1.0]
+    gone = runs.assign(status="diverged")
+    assert ssd.max_stable_step(gone).isna().all()
+
+
 def test_collapsed_and_unmeasured_tiles_are_not_converged():
     runs = _table({2: 8.0})
     runs.loc[runs["lr"] == 8.0, "final_train_loss"] = 0.99 * TRIVIAL  # outputs the mean digit
@@ -61,7 +71,8 @@ def test_findings_detects_each_direction():
     f = ssd.findings(identity, he)
     assert f.lr_slope == pytest.approx(-1.0) and f.flattest_slope == pytest.approx(2.0)
     assert f.he_less_tolerant and f.he_sharper and f.all_within_bound
-    assert f.table().shape == (3, 4)
+    assert f.table().shape == (3, 6)
+    assert f.stable_slope_identity == pytest.approx(-1.0) and f.stable_slope_he < -1.0
     # swapped roles: identity is now the less tolerant and sharper one
     g = ssd.findings(he, identity)
     assert not g.he_less_tolerant and not g.he_sharper
@@ -69,6 +80,7 @@ def test_findings_detects_each_direction():
     never = he.assign(status="diverged", sharpness=np.nan)
     h = ssd.findings(identity, never)
     assert h.he_less_tolerant and not h.he_sharper and h.max_lr_he.isna().all()
+    assert np.isnan(h.stable_slope_he)
     # a tile above 2/eta breaks the stability check
     bad = identity.copy()
     bad.loc[(bad["depth"] == 2) & (bad["lr"] == 8.0), "sharpness"] = 0.3
@@ -100,9 +112,13 @@ def test_theorem1_prediction_scales_by_output_dimension():
 
 def test_grids_quick_and_full():
     quick = ssd.chapter_grid("he", "quick")
-    assert len(quick) == len(ssd.QUICK_DEPTHS) * len(ssd.QUICK_LRS)
+    assert len(quick) == len(ssd.QUICK_DEPTHS) * len(ssd.QUICK_HE_LRS)
     assert {c["init"] for c in quick} == {"he"} and quick[0]["n_train"] == 1000
-    assert {c["epochs"] for c in quick} == {ssd.QUICK_OVERRIDES["epochs"]}
+    assert {c["epochs"] for c in quick} == {ssd.QUICK_HE_OVERRIDES["epochs"]}
+    assert set(ssd.QUICK_LRS) <= set(ssd.QUICK_HE_LRS)  # every identity tile has a He twin
+    ident = ssd.chapter_grid("identity", "quick")
+    assert len(ident) == len(ssd.QUICK_DEPTHS) * len(ssd.QUICK_LRS)
+    assert {c["epochs"] for c in ident} == {ssd.QUICK_OVERRIDES["epochs"]}
     full = ssd.chapter_grid("identity", "full")
     assert {c["size"] for c in full} == {28} and full[0]["n_train"] == 60_000
     assert max(c["depth"] for c in full) == 20

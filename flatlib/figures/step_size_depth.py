@@ -40,6 +40,8 @@ __all__ = [
     "FIG5B_TILE",
     "INITS",
     "QUICK_DEPTHS",
+    "QUICK_HE_LRS",
+    "QUICK_HE_OVERRIDES",
     "QUICK_LRS",
     "QUICK_OVERRIDES",
     "STABILITY_RTOL",
@@ -51,6 +53,7 @@ __all__ = [
     "flattest_sharpness_by_depth",
     "loglog_slope",
     "max_convergent_step",
+    "max_stable_step",
     "plot_fig4",
     "plot_fig5",
     "run_chapter",
@@ -68,6 +71,14 @@ QUICK_LRS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """Step sizes of the quick-mode grid (full mode runs 0.25 to 4)."""
 QUICK_OVERRIDES: dict[str, Any] = {"n_train": 1000, "epochs": 10, "sharpness_tol": 1e-4}
 """Quick-mode settings; 196-pixel digits, 1,000 training pairs, 10 epochs (100 SGD steps)."""
+QUICK_HE_LRS: tuple[float, ...] = (0.125, 0.25, *QUICK_LRS)
+"""Step sizes of the quick-mode He grid, those of Fig. 4 and two smaller ones."""
+QUICK_HE_OVERRIDES: dict[str, Any] = {**QUICK_OVERRIDES, "epochs": 100}
+"""The quick-mode He settings, those of :data:`QUICK_OVERRIDES` with 100 epochs (1,000 steps).
+
+He-initialised nets start far from the identity map and need about ten times longer to leave
+the trivial plateau; their diverged runs stop within a few steps, so the extra cost is small.
+"""
 FIG5B_TILE: dict[str, dict[str, float]] = {
     "quick": {"depth": 4, "lr": 2.0},
     "full": {"depth": 18, "lr": 2.25},
@@ -113,13 +124,16 @@ def _check_runs(runs: Any, name: str = "runs") -> pd.DataFrame:
 def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[str, Any]]:
     """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
 
-    Quick mode: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` with :data:`QUICK_OVERRIDES`; full
-    mode: :func:`flatlib.sweep.step_size_depth_grid` at paper scale, unchanged (784-pixel
+    Quick mode: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` with :data:`QUICK_OVERRIDES` for the
+    identity, :data:`QUICK_DEPTHS` x :data:`QUICK_HE_LRS` with :data:`QUICK_HE_OVERRIDES` for He;
+    full mode: :func:`flatlib.sweep.step_size_depth_grid` at paper scale, unchanged (784-pixel
     MNIST, 60,000 pairs, depths 2-20).
     """
     from flatlib.sweep import step_size_depth_grid
 
     init, value = _init(init), _mode(mode)
+    if value == "quick" and init == "he":
+        return step_size_depth_grid(QUICK_DEPTHS, QUICK_HE_LRS, init, value, **QUICK_HE_OVERRIDES)
     if value == "quick":
         return step_size_depth_grid(QUICK_DEPTHS, QUICK_LRS, init, value, **QUICK_OVERRIDES)
     return step_size_depth_grid(None, None, init, value)
@@ -176,6 +190,19 @@ def max_convergent_step(runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO) 
     ok = runs[converged_mask(runs, useful_ratio)]
     depths = sorted(runs["depth"].unique())
     return ok.groupby("depth")["lr"].max().reindex(depths).rename("max_lr")
+
+
+def max_stable_step(runs: pd.DataFrame) -> pd.Series:
+    """Largest step size per depth whose run did not diverge: the stability edge (NaN if none).
+
+    Unlike :func:`max_convergent_step` this counts a run that stayed bounded but has not yet
+    left the trivial plateau: stability (Lemma S2-S4, ``lambda_max <= 2 / eta``) decides
+    divergence, not how much the net has learned.
+    """
+    runs = _check_runs(runs)
+    ok = runs[runs["status"] != "diverged"]
+    depths = sorted(runs["depth"].unique())
+    return ok.groupby("depth")["lr"].max().reindex(depths).rename("max_stable_lr")
 
 
 def flattest_sharpness_by_depth(
@@ -253,6 +280,10 @@ class Findings:
     max_lr_identity: pd.Series
     max_lr_he: pd.Series
     lr_slope: float
+    max_stable_identity: pd.Series
+    max_stable_he: pd.Series
+    stable_slope_identity: float
+    stable_slope_he: float
     flattest_identity: pd.Series
     flattest_he: pd.Series
     flattest_slope: float
@@ -261,15 +292,24 @@ class Findings:
     all_within_bound: bool
 
     def table(self) -> pd.DataFrame:
-        """Per depth: largest convergent step and flattest sharpness, identity vs He."""
+        """Per depth: largest convergent and stable steps, flattest sharpness; identity vs He."""
         return pd.DataFrame(
             {
                 "max lr (identity)": self.max_lr_identity,
                 "max lr (He)": self.max_lr_he,
+                "max stable lr (identity)": self.max_stable_identity,
+                "max stable lr (He)": self.max_stable_he,
                 "flattest (identity)": self.flattest_identity,
                 "flattest (He)": self.flattest_he,
             }
         )
+
+
+def _edge_slope(depths: np.ndarray, steps: pd.Series) -> float:
+    """:func:`loglog_slope` of ``steps`` against ``depths``, NaN with fewer than two points."""
+    if steps.notna().sum() < 2:
+        return float("nan")
+    return loglog_slope(depths, steps.to_numpy())
 
 
 def findings(
@@ -279,6 +319,8 @@ def findings(
 
     ``lr_slope``/``flattest_slope``: log-log slopes against depth of the identity grid's largest
     convergent step (theory about ``-1``) and flattest sharpness (theory about ``+1``).
+    ``stable_slope_identity``/``stable_slope_he``: the same slope for the largest step that did
+    not diverge (:func:`max_stable_step`) in each grid (NaN if fewer than two depths have one).
     ``he_less_tolerant``: at every depth He's largest convergent step (0 if none) is at most
     identity's, and smaller at some depth. ``he_sharper``: some depth has converged tiles in
     both grids, and at every such depth He's flattest tile is sharper. ``all_within_bound``:
@@ -294,10 +336,16 @@ def findings(
     a, b = lr_id.fillna(0.0).to_numpy(), lr_he.fillna(0.0).to_numpy()
     both = flat_id.notna() & flat_he.notna()
     within = pd.concat([stability_table(r, useful_ratio) for r in (identity, he)])["within"]
+    stable_id = max_stable_step(identity)
+    stable_he = max_stable_step(he).reindex(stable_id.index)
     return Findings(
         max_lr_identity=lr_id,
         max_lr_he=lr_he,
         lr_slope=loglog_slope(depths, lr_id.to_numpy()),
+        max_stable_identity=stable_id,
+        max_stable_he=stable_he,
+        stable_slope_identity=_edge_slope(depths, stable_id),
+        stable_slope_he=_edge_slope(depths, stable_he),
         flattest_identity=flat_id,
         flattest_he=flat_he,
         flattest_slope=loglog_slope(depths, flat_id.to_numpy()),
