@@ -152,3 +152,46 @@ def test_summary_table_means():
     t = fs.summary_table(runs)
     assert t.loc[("SGD (lr 0.5)", "lambda_max"), "measured"].startswith("2 ± 1.4")
     assert t.loc[("Adam (lr 0.0003)", "lambda_max"), "paper"] == "12.9 ± 2.2"
+
+
+def _ladder(seed: int, sgd: list[tuple[int, float, float]], adam: list[tuple[int, float, float]]):
+    rows = [
+        {"optimizer": opt, "seed": seed, "epochs": e, "final_train_loss": loss,
+         "sharpness": sharp, "lr": 0.5 if opt == "sgd" else 3e-4}
+        for opt, ladder in (("sgd", sgd), ("adam", adam))
+        for e, loss, sharp in ladder
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_matched_pairs_picks_the_closest_loss_and_drops_far_ones():
+    rng = np.random.default_rng(3)
+    sgd = [(e, float(rng.uniform(0.02, 0.05)), float(rng.uniform(1, 4))) for e in (1, 2, 4, 8)]
+    adam = [(e, float(rng.uniform(0.02, 0.05)), float(rng.uniform(1, 4))) for e in (1, 2, 3)]
+    runs = pd.concat([_ladder(0, sgd, adam), _ladder(1, sgd[:1], [(5, 10 * sgd[0][1], 9.0)])])
+    pairs = fs.matched_pairs(runs)
+    assert set(pairs["seed"]) <= {0}  # seed 1's only Adam run is 10x off in loss
+    for e_s, loss_s, sharp_s in sgd:
+        best = min(adam, key=lambda a: abs(np.log(a[1] / loss_s)))
+        row = pairs[pairs["SGD epochs"] == e_s]
+        if 0.8 <= best[1] / loss_s <= 1.25:
+            assert row["Adam epochs"].item() == best[0]
+            assert row["sharpness ratio"].item() == pytest.approx(best[2] / sharp_s)
+        else:
+            assert row.empty
+
+
+def test_matched_loss_grid_scales_the_epochs_per_method():
+    base = {(c["optimizer"], c["seed"]): c for c in fs.chapter_grid("quick", fs.MATCHED_SEEDS)}
+    grid = fs.matched_loss_grid("quick")
+    per_run = {opt: len(f) for opt, f in fs.MATCHED_EPOCH_FACTORS.items()}
+    assert len(grid) == len(fs.MATCHED_SEEDS) * sum(per_run.values())
+    for c in grid:
+        ref = base[(c["optimizer"], c["seed"])]
+        factor = c["epochs"] / ref["epochs"]
+        assert factor in fs.MATCHED_EPOCH_FACTORS[c["optimizer"]]
+        assert not c["gains"] and not c["save_params"] and c["lr"] == ref["lr"]
+    with pytest.raises(TypeError, match="runs"):
+        fs.matched_pairs([1, 2])
+    with pytest.raises(ValueError, match="sharpness"):
+        fs.plot_matched_loss(pd.DataFrame({"optimizer": ["sgd"]}))

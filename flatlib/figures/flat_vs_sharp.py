@@ -15,6 +15,9 @@ Six-layer ReLU denoisers are trained with App. IX.2's two methods, four seeds ea
 * :func:`plot_fig7`, :func:`fig7_slider` - Fig. 7 for any (SGD seed, Adam seed) pair (and,
   optionally, eigenvector radius).
 * :func:`checks_table` - predicted against measured numbers with relative errors.
+* :func:`matched_loss_grid`, :func:`run_matched_loss`, :func:`matched_pairs`,
+  :func:`plot_matched_loss` - the same two methods trained for several lengths, to compare
+  their sharpness at *matched* training loss rather than after the same number of steps.
 
 Loss convention: ``nn.MSELoss()`` (mean over samples and output pixels), i.e. ``1/d_y`` times
 eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.training`).
@@ -38,6 +41,8 @@ from flatlib.widgets import SliderFigure, slider_figure
 
 __all__ = [
     "CLOSEUP_HALF_WIDTH",
+    "MATCHED_EPOCH_FACTORS",
+    "MATCHED_SEEDS",
     "PAPER_TABLE",
     "QUICK_OVERRIDES",
     "SEEDS",
@@ -47,6 +52,10 @@ __all__ = [
     "analyse",
     "chapter_grid",
     "checks_table",
+    "matched_loss_grid",
+    "matched_pairs",
+    "plot_matched_loss",
+    "run_matched_loss",
     "deception_count",
     "eigen_section",
     "fig7_slider",
@@ -83,6 +92,17 @@ PAPER_TABLE: dict[str, dict[str, str]] = {
 
 CLOSEUP_HALF_WIDTH = 0.05
 """Half-width (parameter distance) of the windows on which end curvatures are fitted."""
+
+MATCHED_SEEDS: tuple[int, ...] = (0, 1)
+"""Seeds of the matched-loss comparison (a subset of the chapter's four, to keep it quick)."""
+MATCHED_EPOCH_FACTORS: dict[str, tuple[float, ...]] = {
+    "sgd": (1.0, 2.0, 4.0),
+    "adam": (0.5, 1.0, 2.0),
+}
+"""Training lengths of the matched-loss runs, as multiples of the chapter's epochs per method.
+
+SGD with ``eta = 1/2`` fits the data more slowly than Adam, so it gets the longer runs.
+"""
 
 _LABELS = {"sgd_seed": "SGD seed", "adam_seed": "Adam seed", "radius": "radius (d, e)"}
 COLORS = {"sgd": "tab:blue", "adam": "tab:red"}
@@ -612,3 +632,109 @@ def checks_table(runs: pd.DataFrame, analysis: FlatSharpAnalysis) -> pd.DataFram
     t = pd.DataFrame(rows)
     t["rel. error"] = (t["measured"] - t["predicted"]).abs() / t["predicted"].abs()
     return t
+
+
+# ----------------------------------------------------------------- matched training loss
+
+
+def matched_loss_grid(
+    mode: str | None = None, seeds: Sequence[int] = MATCHED_SEEDS
+) -> list[dict[str, Any]]:
+    """Both methods of App. IX.2 at several training lengths (:data:`MATCHED_EPOCH_FACTORS`).
+
+    The settings are those of :func:`chapter_grid` without the gain search and without saved
+    weights; only the number of epochs changes. Comparing the sharpness of the two methods at
+    equal *training loss* (App. IX.2 reports comparable losses, 2.69e-2 against 2.74e-2)
+    needs such a ladder, because after the same number of steps the two losses differ.
+    """
+    out = []
+    for config in chapter_grid(mode, seeds):
+        for factor in MATCHED_EPOCH_FACTORS[config["optimizer"]]:
+            epochs = max(1, round(factor * config["epochs"]))
+            out.append({**config, "epochs": epochs, "gains": False, "save_params": False})
+    return out
+
+
+def run_matched_loss(mode: str | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run (or load from the cache) :func:`matched_loss_grid`; one row per run."""
+    from flatlib.config import mode as current_mode
+    from flatlib.sweep import run_denoising, run_grid
+
+    value = current_mode() if mode is None else mode
+    grid = matched_loss_grid(value)
+    return run_grid(f"flat_vs_sharp_matched_{value}", grid, run_denoising, progress=progress)
+
+
+def _check_matched(runs: Any) -> pd.DataFrame:
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be a DataFrame from run_matched_loss, got {type(runs)}")
+    need = {"optimizer", "seed", "epochs", "final_train_loss", "sharpness", "lr"}
+    missing = sorted(need - set(runs.columns))
+    if missing:
+        raise ValueError(f"runs lacks the columns {missing}")
+    return runs[runs["sharpness"].notna() & runs["final_train_loss"].notna()]
+
+
+def matched_pairs(runs: pd.DataFrame) -> pd.DataFrame:
+    """For each SGD run, the Adam run of the same seed whose training loss is closest.
+
+    Columns: seed, both methods' epochs, training losses and ``lambda_max``, the loss ratio
+    (Adam / SGD) and the sharpness ratio (Adam / SGD). Rows whose losses differ by more than
+    a factor 1.25 are dropped, so every row compares comparable training losses.
+    """
+    ok = _check_matched(runs)
+    rows = []
+    for seed, group in ok.groupby("seed"):
+        sgd, adam = group[group["optimizer"] == "sgd"], group[group["optimizer"] == "adam"]
+        for _, s in sgd.iterrows():
+            if adam.empty:
+                continue
+            gap = np.abs(np.log(adam["final_train_loss"].to_numpy() / s["final_train_loss"]))
+            a = adam.iloc[int(np.argmin(gap))]
+            loss_ratio = a["final_train_loss"] / s["final_train_loss"]
+            if not 0.8 <= loss_ratio <= 1.25:
+                continue
+            rows.append(
+                {
+                    "seed": int(seed),
+                    "SGD epochs": int(s["epochs"]),
+                    "Adam epochs": int(a["epochs"]),
+                    "SGD train loss": s["final_train_loss"],
+                    "Adam train loss": a["final_train_loss"],
+                    "SGD lambda_max": s["sharpness"],
+                    "Adam lambda_max": a["sharpness"],
+                    "loss ratio": loss_ratio,
+                    "sharpness ratio": a["sharpness"] / s["sharpness"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def plot_matched_loss(runs: pd.DataFrame) -> Figure:
+    """``lambda_max`` against final training loss for both methods, one line per seed.
+
+    The dotted line is SGD's stability bound ``2 / eta`` (Lemma S2-S4).
+    """
+    ok = _check_matched(runs)
+    fig = new_figure(figsize=(6.4, 4.2))
+    ax = fig.add_subplot()
+    for (opt, seed), group in ok.groupby(["optimizer", "seed"]):
+        group = group.sort_values("epochs")
+        ax.plot(
+            group["final_train_loss"],
+            group["sharpness"],
+            "o-" if seed == ok["seed"].min() else "s--",
+            color=COLORS[opt],
+            label=f"{NAMES[opt]}, seed {seed}",
+        )
+        for _, r in group.iterrows():
+            ax.annotate(f"{int(r['epochs'])} ep", (r["final_train_loss"], r["sharpness"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)  # fmt: skip
+    sgd_lr = ok.loc[ok["optimizer"] == "sgd", "lr"]
+    if not sgd_lr.empty:
+        ax.axhline(2 / sgd_lr.iloc[0], ls=":", color=COLORS["sgd"], label=r"SGD bound $2/\eta$")
+    ax.set_xlabel("final training loss (MSELoss)")
+    ax.set_ylabel(r"$\lambda_{\max}$ (MSELoss)")
+    ax.set_title("sharpness at matched training loss")
+    ax.legend(fontsize=8)
+    return fig
