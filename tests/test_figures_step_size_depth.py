@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from flatlib import linear
+from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import step_size_depth as ssd
 
 TRIVIAL = 0.05
@@ -120,7 +121,8 @@ def test_grids_quick_and_full():
     assert len(ident) == len(ssd.QUICK_DEPTHS) * len(ssd.QUICK_LRS)
     assert {c["epochs"] for c in ident} == {ssd.QUICK_OVERRIDES["epochs"]}
     full = ssd.chapter_grid("identity", "full")
-    assert {c["size"] for c in full} == {28} and full[0]["n_train"] == 60_000
+    assert {c["size"] for c in full} == {28}
+    assert full[0]["n_train"] == FULL_SPLITS[full_scale_source()][0]
     assert max(c["depth"] for c in full) == 20
     tile = ssd.FIG5B_TILE["full"]
     assert any(c["depth"] == tile["depth"] and c["lr"] == tile["lr"] for c in full)

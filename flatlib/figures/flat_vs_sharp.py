@@ -116,7 +116,7 @@ def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[
     """The eight runs of App. IX.2: :func:`flatlib.sweep.flat_vs_sharp_grid` at ``mode``'s scale.
 
     Quick mode applies ``QUICK_OVERRIDES``; full mode is the paper's setting unchanged
-    (784-pixel MNIST, 60,000 pairs, 100 gain starts).
+    (784-pixel digits, 12,000 steps, 100 gain starts; see :func:`flatlib.sweep.denoising_config`).
     """
     from flatlib.config import mode as current_mode
     from flatlib.sweep import flat_vs_sharp_grid

@@ -127,7 +127,7 @@ def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[s
     Quick mode: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` with :data:`QUICK_OVERRIDES` for the
     identity, :data:`QUICK_DEPTHS` x :data:`QUICK_HE_LRS` with :data:`QUICK_HE_OVERRIDES` for He;
     full mode: :func:`flatlib.sweep.step_size_depth_grid` at paper scale, unchanged (784-pixel
-    MNIST, 60,000 pairs, depths 2-20).
+    digits, 12,000 steps, depths 2-20).
     """
     from flatlib.sweep import step_size_depth_grid
 
