@@ -17,6 +17,7 @@ Submodules (each named after a concept of Mulayoff & Michaeli, ICML 2020):
 * :mod:`flatlib.gauss_newton` - the Hessian as Gauss-Newton term plus residual (Sagun et al.);
 * :mod:`flatlib.batch_basins` - large then small batch, one basin (Sagun et al., Sec. 4.1);
 * :mod:`flatlib.sweep` - cached, resumable grids of experiments;
+* :mod:`flatlib.full_results` - paper-scale results stored with their provenance;
 * :mod:`flatlib.edge_of_stability` - full-batch GD with its sharpness tracked (Cohen et al., 2021);
 * :mod:`flatlib.rescaling` - function-preserving layer rescaling and its sharpness (Dinh et al.);
 * :mod:`flatlib.non_white` - the Sec. 5 conjecture for non-white inputs, both sides;
@@ -44,6 +45,7 @@ __all__ = [
     "edge_of_stability",
     "figures",
     "flattening",
+    "full_results",
     "gauss_newton",
     "hessian",
     "linear",

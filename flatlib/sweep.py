@@ -254,6 +254,7 @@ def run_grid(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     retry_errors: bool = False,
+    shard: tuple[int, int] | None = None,
 ):
     """Run every configuration of ``grid`` not yet on disk and return all runs as a DataFrame.
 
@@ -272,13 +273,17 @@ def run_grid(
         Show a ``tqdm.auto`` progress bar (counting runs already on disk as done).
     retry_errors:
         Run again the configurations whose stored status is ``"error"``.
+    shard:
+        ``(k, n)``: handle only the configurations at positions ``k, k + n, k + 2n, ...`` of
+        ``grid``, so that ``n`` processes sharing one cache split a grid between them; a
+        later call without ``shard`` then finds every run on disk.
 
     Returns
     -------
     pandas.DataFrame
-        One row per configuration, in grid order: the config's keys, the run's scalars, its
-        arrays (NumPy arrays in object cells), and ``key``, ``status``, ``error``,
-        ``seconds``.
+        One row per configuration (of the shard), in grid order: the config's keys, the
+        run's scalars, its arrays (NumPy arrays in object cells), and ``key``, ``status``,
+        ``error``, ``seconds``.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -288,6 +293,14 @@ def run_grid(
     if isinstance(grid, Mapping) or isinstance(grid, (str, bytes)):
         raise TypeError("grid must be a list of dict configurations")
     configs = [dict(c) if isinstance(c, Mapping) else c for c in grid]
+    if shard is not None:
+        if not (isinstance(shard, tuple) and len(shard) == 2):
+            raise TypeError(f"shard must be a pair (k, n) of ints, got {shard!r}")
+        n = as_int(shard[1], "shard[1]", minimum=1)
+        k = as_int(shard[0], "shard[0]", minimum=0)
+        if k >= n:
+            raise ValueError(f"shard must have 0 <= k < n, got {shard!r}")
+        configs = configs[k::n]
     keys = [config_key(c) for c in configs]
     folder = sweep_dir(name, cache_dir)
 

@@ -271,6 +271,18 @@ def test_run_grid_resumes_after_interruption(tmp_path):
     assert fn.calls == 3 and list(df["y"]) == [0, 1, 4, 9, 16]
 
 
+def test_run_grid_shards_split_a_grid_between_processes(tmp_path):
+    fn = Counter()
+    a = fs.run_grid("shard", GRID, fn, cache_dir=tmp_path, progress=False, shard=(0, 2))
+    b = fs.run_grid("shard", GRID, fn, cache_dir=tmp_path, progress=False, shard=(1, 2))
+    assert list(a["x"]) == [0, 2, 4] and list(b["x"]) == [1, 3] and fn.calls == 5
+    whole = fs.run_grid("shard", GRID, fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 5 and list(whole["y"]) == [0, 1, 4, 9, 16]
+    for bad, err in (((2, 2), ValueError), ((0, 0), ValueError), ([0, 2], TypeError)):
+        with pytest.raises(err, match="shard"):
+            fs.run_grid("shard", GRID, fn, cache_dir=tmp_path, progress=False, shard=bad)
+
+
 def test_run_grid_ignores_corrupt_and_temporary_files(tmp_path):
     folder = tmp_path / "corrupt"
     fs.run_grid("corrupt", GRID, Counter(), cache_dir=tmp_path, progress=False)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from flatlib import full_results as fr
 from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import flat_vs_sharp as fs
 
@@ -154,6 +155,38 @@ def test_summary_table_means():
     t = fs.summary_table(runs)
     assert t.loc[("SGD (lr 0.5)", "lambda_max"), "measured"].startswith("2 ± 1.4")
     assert t.loc[("Adam (lr 0.0003)", "lambda_max"), "paper"] == "12.9 ± 2.2"
+
+
+def test_scale_comparison_quick_full_paper(tmp_path):
+    runs = pd.DataFrame(
+        {
+            "optimizer": ["sgd", "sgd", "adam", "adam"],
+            "seed": [0, 1, 0, 1],
+            "lr": [0.5, 0.5, 3e-4, 3e-4],
+            "status": ["converged"] * 4,
+            "sharpness": [1.0, 3.0, 10.0, 14.0],
+            "final_train_loss": [0.1, 0.3, 0.2, 0.2],
+            "final_val_loss": [0.2, 0.2, 0.4, 0.4],
+        }
+    )
+    analysis = _fake_analysis()
+    alone = fs.scale_comparison(runs, analysis, None)
+    assert list(alone.columns) == ["quick", "full", "paper"] and alone["full"].isna().all()
+    assert alone.loc["Adam / SGD lambda_max", "quick"] == pytest.approx(12.0 / 2.0)
+    assert alone.loc["SGD train loss", "quick"] == pytest.approx(0.2)
+    assert alone.loc["deceptive pairs (share)", "quick"] == 1.0
+    assert alone.loc["Adam / SGD lambda_max", "paper"] == pytest.approx(7.33, abs=0.01)
+    # a committed full-mode result, stored and read back through flatlib.full_results
+    pairs = analysis.pair_table().assign(**{"line curvature at SGD": 0.0})  # none deceptive
+    full_runs = runs.assign(sharpness=[2.0, 2.0, 4.0, 8.0])
+    fr.save("flat_vs_sharp", {"runs": full_runs, "pairs": pairs}, "d", "c", tmp_path)
+    both = fs.scale_comparison(runs, analysis, fr.load("flat_vs_sharp", tmp_path))
+    assert both.loc["Adam / SGD lambda_max", "full"] == pytest.approx(3.0)
+    assert both.loc["deceptive pairs (share)", "full"] == 0.0
+    with pytest.raises(TypeError, match="full"):
+        fs.scale_comparison(runs, analysis, {"runs": runs})
+    with pytest.raises(TypeError, match="analysis"):
+        fs.scale_comparison(runs, None, None)
 
 
 def _ladder(seed: int, sgd: list[tuple[int, float, float]], adam: list[tuple[int, float, float]]):

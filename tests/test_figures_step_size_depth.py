@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flatlib import full_results as fr
 from flatlib import linear
 from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import step_size_depth as ssd
@@ -86,6 +87,27 @@ def test_findings_detects_each_direction():
     bad = identity.copy()
     bad.loc[(bad["depth"] == 2) & (bad["lr"] == 8.0), "sharpness"] = 0.3
     assert not ssd.findings(bad, he).all_within_bound
+
+
+def test_scale_comparison_reads_a_committed_full_result(tmp_path):
+    identity = _table({2: 8.0, 4: 4.0, 8: 2.0})
+    he = _table({2: 4.0, 4: 1.0, 8: 0.5}, scale=2.0)
+    alone = ssd.scale_comparison(identity, he, None)
+    assert list(alone.columns) == ["quick", "full"] and alone["full"].isna().all()
+    assert alone.loc["slope of max convergent lr (identity)", "quick"] == pytest.approx(-1.0)
+    assert alone.loc["He sharper where both converge", "quick"] is True
+    # full mode with the roles swapped, stored and read back through flatlib.full_results
+    runs = pd.concat([he.assign(init="identity"), identity.assign(init="he")], ignore_index=True)
+    fr.save("step_size_depth", {"runs": runs}, "digits", "cmd", tmp_path)
+    full = fr.load("step_size_depth", tmp_path)
+    assert len(ssd.full_runs(full, "he")) == len(identity)
+    assert len(ssd.plot_fig4(ssd.full_runs(full, "identity")).axes) >= 2
+    both = ssd.scale_comparison(identity, he, full)
+    assert both.loc["He sharper where both converge", "full"] is False
+    # flattest He tiles 0.1, 0.8, 3.2 at m = 2, 4, 8: slope log(32) / log(4) = 2.5
+    assert both.loc["slope of flattest sharpness (identity)", "full"] == pytest.approx(2.5)
+    with pytest.raises(TypeError, match="full"):
+        ssd.full_runs(runs, "he")
 
 
 def test_stability_table_margins():

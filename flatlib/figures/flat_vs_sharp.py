@@ -18,6 +18,8 @@ Six-layer ReLU denoisers are trained with App. IX.2's two methods, four seeds ea
 * :func:`matched_loss_grid`, :func:`run_matched_loss`, :func:`matched_pairs`,
   :func:`plot_matched_loss` - the same two methods trained for several lengths, to compare
   their sharpness at *matched* training loss rather than after the same number of steps.
+* :func:`scale_comparison` - quick mode beside the committed full-mode result
+  (:mod:`flatlib.full_results`) and the paper.
 
 Loss convention: ``nn.MSELoss()`` (mean over samples and output pixels), i.e. ``1/d_y`` times
 eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.training`).
@@ -25,9 +27,10 @@ eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -39,10 +42,14 @@ from flatlib._validation import as_float, as_float_array, as_int
 from flatlib.figures import new_figure
 from flatlib.widgets import SliderFigure, slider_figure
 
+if TYPE_CHECKING:
+    from flatlib.full_results import FullResults
+
 __all__ = [
     "CLOSEUP_HALF_WIDTH",
     "MATCHED_EPOCH_FACTORS",
     "MATCHED_SEEDS",
+    "PAPER_SCALE",
     "PAPER_TABLE",
     "QUICK_OVERRIDES",
     "SEEDS",
@@ -65,6 +72,7 @@ __all__ = [
     "quadratic_curvature",
     "rebuild_model",
     "run_chapter",
+    "scale_comparison",
     "segment_section",
     "summary_table",
 ]
@@ -128,13 +136,20 @@ def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[
     return flat_vs_sharp_grid(seeds, value, **overrides)
 
 
-def run_chapter(mode: str | None = None, progress: bool = True) -> pd.DataFrame:
-    """Run (or load from the cache) the grid of :func:`chapter_grid`; one row per run."""
+def run_chapter(
+    mode: str | None = None, progress: bool = True, shard: tuple[int, int] | None = None
+) -> pd.DataFrame:
+    """Run (or load from the cache) the grid of :func:`chapter_grid`; one row per run.
+
+    ``shard=(k, n)`` runs only every ``n``-th run from the ``k``-th (see
+    :func:`flatlib.sweep.run_grid`), to split the grid over processes.
+    """
     from flatlib.config import mode as current_mode
     from flatlib.sweep import run_denoising, run_grid
 
     value = current_mode() if mode is None else mode
-    return run_grid(f"flat_vs_sharp_{value}", chapter_grid(value), run_denoising, progress=progress)
+    grid = chapter_grid(value)
+    return run_grid(f"flat_vs_sharp_{value}", grid, run_denoising, progress=progress, shard=shard)
 
 
 def _mean_std(values: Any) -> str:
@@ -738,3 +753,68 @@ def plot_matched_loss(runs: pd.DataFrame) -> Figure:
     ax.set_title("sharpness at matched training loss")
     ax.legend(fontsize=8)
     return fig
+
+
+# ------------------------------------------------------------------ quick beside full
+
+
+PAPER_SCALE: dict[str, float] = {
+    "SGD lambda_max": 1.76,
+    "Adam lambda_max": 12.9,
+    "Adam / SGD lambda_max": 12.9 / 1.76,
+    "SGD train loss": 2.69e-2,
+    "Adam train loss": 2.74e-2,
+    "SGD val loss": 2.70e-2,
+    "Adam val loss": 2.80e-2,
+    "deceptive pairs (share)": 1.0,
+}
+"""The paper's means (Table S1) and its Fig. 7 count (16 of 16), as compared by
+:func:`scale_comparison`."""
+
+
+def _scale_column(runs: pd.DataFrame, pairs: pd.DataFrame | None) -> dict[str, float]:
+    """The quantities of :data:`PAPER_SCALE` measured on one set of runs (and pair table)."""
+    out: dict[str, float] = {}
+    for opt in ("sgd", "adam"):
+        sub = runs[runs["optimizer"] == opt]
+        out[f"{NAMES[opt]} lambda_max"] = float(np.nanmean(sub["sharpness"].astype(float)))
+        out[f"{NAMES[opt]} train loss"] = float(sub["final_train_loss"].astype(float).mean())
+        out[f"{NAMES[opt]} val loss"] = float(sub["final_val_loss"].astype(float).mean())
+    out["Adam / SGD lambda_max"] = out["Adam lambda_max"] / out["SGD lambda_max"]
+    share = math.nan
+    if pairs is not None and len(pairs):
+        bad, ordered = deception_count(
+            pairs["lambda_max SGD"],
+            pairs["lambda_max Adam"],
+            pairs["line curvature at SGD"],
+            pairs["line curvature at Adam"],
+        )
+        share = bad / ordered if ordered else math.nan
+    out["deceptive pairs (share)"] = share
+    return {k: out[k] for k in PAPER_SCALE}
+
+
+def scale_comparison(
+    runs: pd.DataFrame, analysis: FlatSharpAnalysis, full: FullResults | None
+) -> pd.DataFrame:
+    """Quick mode (live), full mode (committed, :mod:`flatlib.full_results`) and the paper.
+
+    One row per quantity of :data:`PAPER_SCALE` (method means of Table S1, the Adam/SGD
+    sharpness ratio, the share of Fig. 7 pairs the segment ranks the wrong way); the
+    ``full`` column is NaN when no full-mode result is committed.
+    """
+    from flatlib.full_results import FullResults
+
+    _check_runs(runs)
+    if not isinstance(analysis, FlatSharpAnalysis):
+        raise TypeError(f"analysis must come from analyse(), got {type(analysis).__name__}")
+    if full is not None and not isinstance(full, FullResults):
+        raise TypeError(f"full must be a FullResults or None, got {type(full).__name__}")
+    table = pd.DataFrame({"quick": _scale_column(runs, analysis.pair_table())})
+    if full is not None:
+        table["full"] = pd.Series(_scale_column(full.tables["runs"], full.tables.get("pairs")))
+    else:
+        table["full"] = math.nan
+    table["paper"] = pd.Series(PAPER_SCALE)
+    table.index.name = "quantity"
+    return table

@@ -18,13 +18,15 @@ largest step size that still converges shrinks like ``1/m`` (linear stability ne
 * :func:`stability_table`, :func:`findings` - the ``lambda_max <= 2 / eta`` check and the
   qualitative findings the chapter asserts.
 * :func:`plot_fig4`, :func:`plot_fig5`, :func:`tile_slider` - the figures and the tile slider.
+* :func:`full_runs`, :func:`scale_comparison` - a committed full-mode result
+  (:mod:`flatlib.full_results`) and its findings beside quick mode's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +37,9 @@ from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int
 from flatlib.figures import subplots
 from flatlib.widgets import SliderFigure, slider_figure
+
+if TYPE_CHECKING:
+    from flatlib.full_results import FullResults
 
 __all__ = [
     "FIG5B_TILE",
@@ -51,12 +56,14 @@ __all__ = [
     "converged_mask",
     "findings",
     "flattest_sharpness_by_depth",
+    "full_runs",
     "loglog_slope",
     "max_convergent_step",
     "max_stable_step",
     "plot_fig4",
     "plot_fig5",
     "run_chapter",
+    "scale_comparison",
     "sharpness_map",
     "stability_table",
     "theorem1_prediction",
@@ -140,14 +147,22 @@ def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[s
 
 
 def run_chapter(
-    init: str = "identity", mode: str | None = None, progress: bool = True
+    init: str = "identity",
+    mode: str | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Run (or load from the cache) :func:`chapter_grid`; one row per tile."""
+    """Run (or load from the cache) :func:`chapter_grid`; one row per tile.
+
+    ``shard=(k, n)`` runs only every ``n``-th tile from the ``k``-th (see
+    :func:`flatlib.sweep.run_grid`), to split a full-mode grid over processes.
+    """
     from flatlib.sweep import run_denoising, run_grid
 
     init, value = _init(init), _mode(mode)
     grid = chapter_grid(init, value)
-    return run_grid(f"step_size_depth_{init}_{value}", grid, run_denoising, progress=progress)
+    name = f"step_size_depth_{init}_{value}"
+    return run_grid(name, grid, run_denoising, progress=progress, shard=shard)
 
 
 # ----------------------------------------------------------------------------- analysis
@@ -488,3 +503,48 @@ def tile_slider(identity: pd.DataFrame, he: pd.DataFrame) -> SliderFigure:
         {"depth": depths, "lr": lrs},
         labels={"depth": "depth m", "lr": "step size"},
     )
+
+
+# ------------------------------------------------------------------ quick beside full
+
+
+def full_runs(full: FullResults, init: str) -> pd.DataFrame:
+    """The ``init`` grid of a committed full-mode result (:mod:`flatlib.full_results`)."""
+    from flatlib.full_results import FullResults
+
+    if not isinstance(full, FullResults):
+        raise TypeError(f"full must be a FullResults, got {type(full).__name__}")
+    runs = full.tables["runs"]
+    return runs[runs["init"] == _init(init)].reset_index(drop=True)
+
+
+def scale_comparison(
+    identity: pd.DataFrame, he: pd.DataFrame, full: FullResults | None
+) -> pd.DataFrame:
+    """The findings of Figs. 4-5 (:func:`findings`) in quick mode beside full mode.
+
+    Rows: the log-log slopes of the largest convergent step (identity; theory about ``-1``),
+    of the largest stable step (both grids) and of the flattest sharpness (about ``+1``),
+    and the three yes/no findings. The ``full`` column is NaN when no full-mode result is
+    committed.
+    """
+
+    def column(found: Findings) -> dict[str, Any]:
+        return {
+            "slope of max convergent lr (identity)": found.lr_slope,
+            "slope of max stable lr (identity)": found.stable_slope_identity,
+            "slope of max stable lr (He)": found.stable_slope_he,
+            "slope of flattest sharpness (identity)": found.flattest_slope,
+            "He less tolerant of large steps": found.he_less_tolerant,
+            "He sharper where both converge": found.he_sharper,
+            "every tile within 2/eta": found.all_within_bound,
+        }
+
+    quick = column(findings(identity, he))
+    if full is None:
+        other: dict[str, Any] = dict.fromkeys(quick, float("nan"))
+    else:
+        other = column(findings(full_runs(full, "identity"), full_runs(full, "he")))
+    table = pd.DataFrame({"quick": pd.Series(quick, dtype=object), "full": pd.Series(other)})
+    table.index.name = "finding"
+    return table

@@ -1,0 +1,315 @@
+"""Committed full-mode results: run a chapter's paper-scale experiment once, show it anywhere.
+
+Full mode (``FLATLIB_MODE=full``) trains the paper's 784-wide networks (Sec. 6, App. IX.2)
+and is meant for a GPU. A reader without one should still see what it gives, so the
+compact outcome of a full-mode run is stored in this package as ``<name>.json`` (well under
+``MAX_BYTES``) and every chapter shows it beside its live quick-mode numbers.
+
+Each file records where it came from (:func:`provenance`): UTC date, device, flatlib commit,
+the exact command, torch version and the data description printed by the loader
+(:func:`flatlib.data.full_scale_source` decides between full MNIST and the offline digits).
+Its tables are plain JSON records, no pickle.
+
+Make or refresh one from the repository root (GPU machine, or any machine with patience)::
+
+    python -m flatlib.full_results flat_vs_sharp
+    python -m flatlib.full_results step_size_depth --workers 8
+
+(these always run full mode, whatever ``FLATLIB_MODE`` says).
+
+The underlying runs are cached and resumable (:func:`flatlib.sweep.run_grid`), so an
+interrupted command continues where it stopped. Read a stored result with :func:`load`
+(``None`` when none is committed) and :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "EXPERIMENTS",
+    "MAX_BYTES",
+    "STORE",
+    "FullResults",
+    "compute",
+    "describe",
+    "load",
+    "main",
+    "provenance",
+    "save",
+]
+
+STORE = Path(__file__).resolve().parent
+"""Folder holding the committed ``<name>.json`` files (inside the installed package)."""
+MAX_BYTES = 2_000_000
+"""Upper bound on one stored file (the results must stay small enough for git)."""
+EXPERIMENTS: tuple[str, ...] = ("flat_vs_sharp", "step_size_depth")
+"""Experiments with a full-mode result: chapter 10 (Figs. 6-7) and chapter 9 (Figs. 4-5)."""
+
+
+@dataclass
+class FullResults:
+    """One stored full-mode result: its provenance, data description and tables."""
+
+    name: str
+    provenance: dict[str, Any]
+    data: str
+    tables: dict[str, pd.DataFrame]
+
+
+def _git_commit() -> str:
+    """The flatlib repository's ``HEAD`` (with ``+dirty`` for local changes), or ``unknown``."""
+    root = STORE.parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _device_name() -> str:
+    import torch
+
+    from flatlib.config import device
+
+    dev = device()
+    if dev.startswith("cuda") and torch.cuda.is_available():
+        return f"{dev}: {torch.cuda.get_device_name(torch.device(dev))}"
+    cpu = platform.processor() or platform.machine()
+    return f"cpu: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads"
+
+
+def provenance(command: str) -> dict[str, Any]:
+    """Where a result comes from: UTC date, device, commit, ``command`` and versions."""
+    import torch
+
+    if not isinstance(command, str) or not command.strip():
+        raise TypeError("command must be a non-empty str (the command that made the result)")
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "device": _device_name(),
+        "commit": _git_commit(),
+        "command": command,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _check_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, got {type(name).__name__}")
+    if name not in EXPERIMENTS:
+        raise ValueError(f"name must be one of {EXPERIMENTS}, got {name!r}")
+    return name
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows: arrays become lists, NaN becomes ``None``."""
+    out = []
+    for row in table.to_dict(orient="records"):
+        clean = {}
+        for k, v in row.items():
+            if isinstance(v, np.ndarray):
+                v = v.tolist()
+            elif isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            clean[str(k)] = v
+        out.append(clean)
+    return out
+
+
+def save(
+    name: str,
+    tables: dict[str, pd.DataFrame],
+    data: str,
+    command: str,
+    folder: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write ``tables`` with their :func:`provenance` to ``<folder>/<name>.json`` atomically.
+
+    ``folder`` defaults to :data:`STORE`. Raises ``ValueError`` if the file would exceed
+    :data:`MAX_BYTES`.
+    """
+    from flatlib.sweep import _atomic_write
+
+    name = _check_name(name)
+    if not isinstance(tables, dict) or not all(
+        isinstance(t, pd.DataFrame) for t in tables.values()
+    ):
+        raise TypeError("tables must be a dict of pandas DataFrames")
+    if not isinstance(data, str):
+        raise TypeError(f"data must be a str (the data description), got {type(data).__name__}")
+    payload = {
+        "name": name,
+        "provenance": provenance(command),
+        "data": data,
+        "tables": {k: _records(t) for k, t in tables.items()},
+    }
+    text = json.dumps(payload, indent=1, allow_nan=False).encode()
+    if len(text) > MAX_BYTES:
+        raise ValueError(f"{name}: {len(text):,} bytes exceeds MAX_BYTES = {MAX_BYTES:,}")
+    path = Path(folder) if folder is not None else STORE
+    path.mkdir(parents=True, exist_ok=True)
+    target = path / f"{name}.json"
+    _atomic_write(target, lambda f: f.write(text))
+    return target
+
+
+def load(name: str, folder: str | os.PathLike[str] | None = None) -> FullResults | None:
+    """The stored full-mode result ``name`` (``None`` if none is committed yet)."""
+    name = _check_name(name)
+    target = (Path(folder) if folder is not None else STORE) / f"{name}.json"
+    if not target.exists():
+        return None
+    payload = json.loads(target.read_text())
+    tables = {k: pd.DataFrame.from_records(v) for k, v in payload["tables"].items()}
+    return FullResults(name, payload["provenance"], payload["data"], tables)
+
+
+def describe(result: FullResults | None, name: str = "") -> str:
+    """A few lines saying what a stored result is and how it was made (or that it is missing)."""
+    if result is None:
+        return (
+            f"No full-mode result for {name or 'this experiment'} is committed yet. Make it with "
+            f"`python -m flatlib.full_results {name or '<name>'}` (a GPU)."
+        )
+    if not isinstance(result, FullResults):
+        raise TypeError(f"result must be a FullResults or None, got {type(result).__name__}")
+    p = result.provenance
+    return (
+        f"Full-mode result '{result.name}', made {p['date']} on {p['device']}\n"
+        f"  commit {p['commit']}, torch {p['torch']}\n"
+        f"  command: {p['command']}\n"
+        f"  data: {result.data}"
+    )
+
+
+# ------------------------------------------------------------------------ the experiments
+
+
+Shard = tuple[int, int] | None
+
+
+def _flat_vs_sharp(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFrame], str] | None:
+    """Chapter 10 at full scale: the eight runs, Table S1, and every Fig. 7 pair."""
+    from flatlib.figures import flat_vs_sharp as fs
+    from flatlib.sweep import run_data
+
+    runs = fs.run_chapter("full", progress=progress, shard=shard)
+    if shard is not None:
+        return None
+    keep = [
+        "optimizer", "seed", "lr", "status", "steps", "final_train_loss", "final_val_loss",
+        "sharpness", "seconds", "max_gains", "top_signal_gains",
+    ]  # fmt: skip
+    tables = {"runs": runs[[c for c in keep if c in runs.columns]]}
+    if (runs["status"] == "converged").all():
+        tables["summary"] = fs.summary_table(runs).reset_index()
+        tables["pairs"] = fs.analyse(runs).pair_table()
+    return tables, run_data(runs.iloc[0]).description
+
+
+def _step_size_depth(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFrame], str] | None:
+    """Chapter 9 at full scale: both (depth x step size) grids, scalars and loss curves."""
+    from flatlib.figures import step_size_depth as ssd
+    from flatlib.sweep import run_data
+
+    keep = [
+        "init", "depth", "lr", "status", "steps", "final_train_loss", "trivial_loss",
+        "sharpness", "seconds", "train_loss_curve", "curve_steps",
+    ]  # fmt: skip
+    parts = []
+    for init in ssd.INITS:
+        runs = ssd.run_chapter(init, "full", progress=progress, shard=shard)
+        parts.append(runs[[c for c in keep if c in runs.columns]])
+    if shard is not None:
+        return None
+    runs = pd.concat(parts, ignore_index=True)
+    return {"runs": runs}, run_data(ssd.chapter_grid("identity", "full")[0]).description
+
+
+_COMPUTE: dict[str, Callable[[bool, Shard], tuple[dict[str, pd.DataFrame], str] | None]] = {
+    "flat_vs_sharp": _flat_vs_sharp,
+    "step_size_depth": _step_size_depth,
+}
+
+
+def compute(name: str, progress: bool = True) -> tuple[dict[str, pd.DataFrame], str]:
+    """Run (or load from the run cache) experiment ``name`` in full mode; its tables and data."""
+    out = _COMPUTE[_check_name(name)](progress, None)
+    if out is None:
+        raise RuntimeError(f"{name}: the experiment returned no tables")
+    return out
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """``"k/n"`` -> ``(k, n)`` for ``--shard``."""
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like K/N, got {text!r}") from None
+    if not 0 <= k < n:
+        raise ValueError(f"--shard K/N needs 0 <= K < N, got {text!r}")
+    return k, n
+
+
+def _run_workers(name: str, workers: int) -> None:
+    """Run ``workers`` shard processes of ``name`` side by side (one cache) and wait for all."""
+    base = [sys.executable, "-m", "flatlib.full_results", name, "--shard"]
+    procs = [subprocess.Popen([*base, f"{k}/{workers}"]) for k in range(workers)]
+    failed = [k for k, p in enumerate(procs) if p.wait() != 0]
+    if failed:
+        raise RuntimeError(f"shard processes {failed} of {workers} failed; rerun to resume")
+
+
+def main(argv: list[str] | None = None) -> Path | None:
+    """``python -m flatlib.full_results NAME [--workers N] [--folder DIR]``.
+
+    Runs experiment ``NAME`` in full mode (resuming from the run cache) and :func:`save` s its
+    result. ``--workers N`` first runs the grid in ``N`` processes sharing the cache (a GPU
+    is mostly idle with one small network); ``--shard K/N`` is what each of them runs, and
+    saves nothing.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m flatlib.full_results", description=__doc__)
+    parser.add_argument("name", choices=EXPERIMENTS)
+    parser.add_argument("--folder", default=None, help=f"output folder (default {STORE})")
+    parser.add_argument("--workers", type=int, default=1, help="processes for the runs")
+    parser.add_argument("--shard", type=_shard, default=None, help="K/N: run one shard only")
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.shard is not None:
+        _COMPUTE[args.name](True, args.shard)
+        return None
+    command = "python -m flatlib.full_results " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.workers > 1:
+        _run_workers(args.name, args.workers)
+    tables, data = compute(args.name)
+    path = save(args.name, tables, data, command, args.folder)
+    print(describe(load(args.name, path.parent)))
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return path
