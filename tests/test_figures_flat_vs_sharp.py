@@ -167,6 +167,8 @@ def test_scale_comparison_quick_full_paper(tmp_path):
             "sharpness": [1.0, 3.0, 10.0, 14.0],
             "final_train_loss": [0.1, 0.3, 0.2, 0.2],
             "final_val_loss": [0.2, 0.2, 0.4, 0.4],
+            # geometric (balanced) gains for SGD; Adam's jump at the last layer
+            "max_gains": [np.array([2.0, 4.0, 8.0])] * 2 + [np.array([1.0, 1.0, 8.0])] * 2,
         }
     )
     analysis = _fake_analysis()
@@ -175,14 +177,23 @@ def test_scale_comparison_quick_full_paper(tmp_path):
     assert alone.loc["Adam / SGD lambda_max", "quick"] == pytest.approx(12.0 / 2.0)
     assert alone.loc["SGD train loss", "quick"] == pytest.approx(0.2)
     assert alone.loc["deceptive pairs (share)", "quick"] == 1.0
+    assert alone.loc["SGD gain imbalance", "quick"] == pytest.approx(0.0, abs=1e-12)
+    adam = np.sqrt(np.mean((np.log([1.0, 1.0, 8.0]) - np.log([2.0, 4.0, 8.0])) ** 2))
+    assert alone.loc["Adam gain imbalance", "quick"] == pytest.approx(adam)
     assert alone.loc["Adam / SGD lambda_max", "paper"] == pytest.approx(7.33, abs=0.01)
     # a committed full-mode result, stored and read back through flatlib.full_results
-    pairs = analysis.pair_table().assign(**{"line curvature at SGD": 0.0})  # none deceptive
+    honest = analysis.pair_table().assign(**{"line curvature at SGD": 0.0})
+    # roles swapped: Adam is the flatter member and looks sharper along the segment
+    swapped = analysis.pair_table().assign(**{"lambda_max Adam": 0.5, "line curvature at SGD": 0.1,
+                                              "line curvature at Adam": 0.3})  # fmt: skip
     full_runs = runs.assign(sharpness=[2.0, 2.0, 4.0, 8.0])
-    fr.save("flat_vs_sharp", {"runs": full_runs, "pairs": pairs}, "d", "c", tmp_path)
-    both = fs.scale_comparison(runs, analysis, fr.load("flat_vs_sharp", tmp_path))
+    shares = []
+    for pairs in (honest, pd.concat([honest, swapped], ignore_index=True)):
+        fr.save("flat_vs_sharp", {"runs": full_runs, "pairs": pairs}, "d", "c", tmp_path)
+        both = fs.scale_comparison(runs, analysis, fr.load("flat_vs_sharp", tmp_path))
+        shares.append(both.loc["deceptive pairs (share)", "full"])
     assert both.loc["Adam / SGD lambda_max", "full"] == pytest.approx(3.0)
-    assert both.loc["deceptive pairs (share)", "full"] == 0.0
+    assert shares == [0.0, 0.5]
     with pytest.raises(TypeError, match="full"):
         fs.scale_comparison(runs, analysis, {"runs": runs})
     with pytest.raises(TypeError, match="analysis"):

@@ -48,6 +48,8 @@ def test_bad_arguments_name_the_argument(tmp_path):
         fr.save("flat_vs_sharp", {"runs": [1, 2]}, "d", "c", tmp_path)
     with pytest.raises(TypeError, match="command"):
         fr.save("flat_vs_sharp", _tables(), "d", "", tmp_path)
+    with pytest.raises(TypeError, match="made"):
+        fr.save("flat_vs_sharp", _tables(), "d", "c", tmp_path, made="today")
     with pytest.raises(TypeError, match="result"):
         fr.describe("not a result")
 

@@ -766,10 +766,12 @@ PAPER_SCALE: dict[str, float] = {
     "Adam train loss": 2.74e-2,
     "SGD val loss": 2.70e-2,
     "Adam val loss": 2.80e-2,
+    "SGD gain imbalance": math.nan,
+    "Adam gain imbalance": math.nan,
     "deceptive pairs (share)": 1.0,
 }
 """The paper's means (Table S1) and its Fig. 7 count (16 of 16), as compared by
-:func:`scale_comparison`."""
+:func:`scale_comparison`; Fig. 6 shows the gains but gives no imbalance number (NaN)."""
 
 
 def _scale_column(runs: pd.DataFrame, pairs: pd.DataFrame | None) -> dict[str, float]:
@@ -780,14 +782,19 @@ def _scale_column(runs: pd.DataFrame, pairs: pd.DataFrame | None) -> dict[str, f
         out[f"{NAMES[opt]} lambda_max"] = float(np.nanmean(sub["sharpness"].astype(float)))
         out[f"{NAMES[opt]} train loss"] = float(sub["final_train_loss"].astype(float).mean())
         out[f"{NAMES[opt]} val loss"] = float(sub["final_val_loss"].astype(float).mean())
+        gains = sub["max_gains"].dropna() if "max_gains" in sub else []
+        out[f"{NAMES[opt]} gain imbalance"] = (
+            float(np.mean([gain_imbalance(g) for g in gains])) if len(gains) else math.nan
+        )
     out["Adam / SGD lambda_max"] = out["Adam lambda_max"] / out["SGD lambda_max"]
     share = math.nan
     if pairs is not None and len(pairs):
+        lam = pairs[["lambda_max SGD", "lambda_max Adam"]].to_numpy(dtype=float)
+        curv = pairs[["line curvature at SGD", "line curvature at Adam"]].to_numpy(dtype=float)
+        flat = np.argmin(lam, axis=1)  # whichever member is flatter, SGD's or Adam's
+        rows = np.arange(len(lam))
         bad, ordered = deception_count(
-            pairs["lambda_max SGD"],
-            pairs["lambda_max Adam"],
-            pairs["line curvature at SGD"],
-            pairs["line curvature at Adam"],
+            lam[rows, flat], lam[rows, 1 - flat], curv[rows, flat], curv[rows, 1 - flat]
         )
         share = bad / ordered if ordered else math.nan
     out["deceptive pairs (share)"] = share
@@ -800,7 +807,9 @@ def scale_comparison(
     """Quick mode (live), full mode (committed, :mod:`flatlib.full_results`) and the paper.
 
     One row per quantity of :data:`PAPER_SCALE` (method means of Table S1, the Adam/SGD
-    sharpness ratio, the share of Fig. 7 pairs the segment ranks the wrong way); the
+    sharpness ratio, the mean :func:`gain_imbalance` of each method (Fig. 6), the share of
+    Fig. 7 pairs in which the segment makes the flatter member, by ``lambda_max``, whichever
+    method found it, look the sharper one); the
     ``full`` column is NaN when no full-mode result is committed.
     """
     from flatlib.full_results import FullResults

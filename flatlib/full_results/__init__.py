@@ -146,11 +146,13 @@ def save(
     data: str,
     command: str,
     folder: str | os.PathLike[str] | None = None,
+    made: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``tables`` with their :func:`provenance` to ``<folder>/<name>.json`` atomically.
 
-    ``folder`` defaults to :data:`STORE`. Raises ``ValueError`` if the file would exceed
-    :data:`MAX_BYTES`.
+    ``folder`` defaults to :data:`STORE`. ``made`` is a :func:`provenance` taken when the
+    computation started (default: taken now), so the commit is that of the code that ran.
+    Raises ``ValueError`` if the file would exceed :data:`MAX_BYTES`.
     """
     from flatlib.sweep import _atomic_write
 
@@ -161,9 +163,11 @@ def save(
         raise TypeError("tables must be a dict of pandas DataFrames")
     if not isinstance(data, str):
         raise TypeError(f"data must be a str (the data description), got {type(data).__name__}")
+    if made is not None and not isinstance(made, dict):
+        raise TypeError(f"made must be a dict from provenance(), got {type(made).__name__}")
     payload = {
         "name": name,
-        "provenance": provenance(command),
+        "provenance": provenance(command) if made is None else made,
         "data": data,
         "tables": {k: _records(t) for k, t in tables.items()},
     }
@@ -306,10 +310,11 @@ def main(argv: list[str] | None = None) -> Path | None:
         _COMPUTE[args.name](True, args.shard)
         return None
     command = "python -m flatlib.full_results " + shlex.join(sys.argv[1:] if argv is None else argv)
+    made = provenance(command)
     if args.workers > 1:
         _run_workers(args.name, args.workers)
     tables, data = compute(args.name)
-    path = save(args.name, tables, data, command, args.folder)
+    path = save(args.name, tables, data, command, args.folder, made)
     print(describe(load(args.name, path.parent)))
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return path
