@@ -37,7 +37,7 @@ browser-deps:
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check flatlib tests benchmarks _ext
+	$(BIN)/ruff format --check flatlib tests benchmarks _ext scripts
 
 ## Curvature-engine benchmark against PyHessian and curvlinops.
 bench: install
