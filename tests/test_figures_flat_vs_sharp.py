@@ -140,36 +140,32 @@ def test_fake_analysis_table_and_figures():
     assert slider is not None
 
 
+def _four_runs(**columns) -> pd.DataFrame:
+    """Two SGD and two Adam runs (seeds 0, 1), all converged; ``columns`` adds or replaces."""
+    base = {
+        "optimizer": ["sgd", "sgd", "adam", "adam"],
+        "seed": [0, 1, 0, 1],
+        "lr": [0.5, 0.5, 3e-4, 3e-4],
+        "status": ["converged"] * 4,
+        "sharpness": [1.0, 3.0, 10.0, 14.0],
+        "final_train_loss": [0.1, 0.1, 0.1, 0.1],
+        "final_val_loss": [0.2, 0.2, 0.2, 0.2],
+    }
+    return pd.DataFrame({**base, **columns})
+
+
 def test_summary_table_means():
-    runs = pd.DataFrame(
-        {
-            "optimizer": ["sgd", "sgd", "adam", "adam"],
-            "seed": [0, 1, 0, 1],
-            "lr": [0.5, 0.5, 3e-4, 3e-4],
-            "status": ["converged"] * 4,
-            "sharpness": [1.0, 3.0, 10.0, 14.0],
-            "final_train_loss": [0.1, 0.1, 0.1, 0.1],
-            "final_val_loss": [0.2, 0.2, 0.2, 0.2],
-        }
-    )
-    t = fs.summary_table(runs)
+    t = fs.summary_table(_four_runs())
     assert t.loc[("SGD (lr 0.5)", "lambda_max"), "measured"].startswith("2 ± 1.4")
     assert t.loc[("Adam (lr 0.0003)", "lambda_max"), "paper"] == "12.9 ± 2.2"
 
 
 def test_scale_comparison_quick_full_paper(tmp_path):
-    runs = pd.DataFrame(
-        {
-            "optimizer": ["sgd", "sgd", "adam", "adam"],
-            "seed": [0, 1, 0, 1],
-            "lr": [0.5, 0.5, 3e-4, 3e-4],
-            "status": ["converged"] * 4,
-            "sharpness": [1.0, 3.0, 10.0, 14.0],
-            "final_train_loss": [0.1, 0.3, 0.2, 0.2],
-            "final_val_loss": [0.2, 0.2, 0.4, 0.4],
-            # geometric (balanced) gains for SGD; Adam's jump at the last layer
-            "max_gains": [np.array([2.0, 4.0, 8.0])] * 2 + [np.array([1.0, 1.0, 8.0])] * 2,
-        }
+    runs = _four_runs(
+        final_train_loss=[0.1, 0.3, 0.2, 0.2],
+        final_val_loss=[0.2, 0.2, 0.4, 0.4],
+        # geometric (balanced) gains for SGD; Adam's jump at the last layer
+        max_gains=[np.array([2.0, 4.0, 8.0])] * 2 + [np.array([1.0, 1.0, 8.0])] * 2,
     )
     analysis = _fake_analysis()
     alone = fs.scale_comparison(runs, analysis, None)
