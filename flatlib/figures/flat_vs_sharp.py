@@ -808,9 +808,9 @@ def scale_comparison(
 
     One row per quantity of :data:`PAPER_SCALE` (method means of Table S1, the Adam/SGD
     sharpness ratio, the mean :func:`gain_imbalance` of each method (Fig. 6), the share of
-    Fig. 7 pairs in which the segment makes the flatter member, by ``lambda_max``, whichever
-    method found it, look the sharper one); the
-    ``full`` column is NaN when no full-mode result is committed.
+    Fig. 7 pairs in which the segment makes the flatter member (by ``lambda_max``, whichever
+    method found it) look the sharper one). The ``full`` column is NaN when no full-mode
+    result is committed.
     """
     from flatlib.full_results import FullResults
 
