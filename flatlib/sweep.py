@@ -366,7 +366,9 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
     :func:`flatlib.data.full_scale_source`: MNIST via torchvision (60,000 training and
     10,000 validation pairs, 20 epochs) when it loads, else the 5,000 offline digits
     (4,500 + 500 pairs, 267 epochs: the same number of steps). Both modes use batch 100,
-    plain SGD, noise std 1.25. Any key can be overridden.
+    plain SGD, noise std 1.25 drawn once (``noise="fresh"`` redraws it every epoch, see
+    :func:`flatlib.training.train`). ``sharpness_every = k > 0`` also measures the training
+    loss and ``lambda_max`` every ``k`` steps along the run. Any key can be overridden.
     """
     from flatlib.data import FULL_SPLITS, full_scale_source
 
@@ -390,12 +392,14 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
         "n_train": n_train,
         "n_val": n_val,
         "noise_std": 1.25,
+        "noise": "fixed",
         "data_seed": 0,
         "source": source,
         "dtype": "float32" if full else "float64",
         "bias": True,
         "sharpness_method": "lanczos",
         "sharpness_tol": 1e-5 if not full else 1e-4,
+        "sharpness_every": 0,
         "gains": False,
         "gain_starts": 100,
         "gain_steps": 200,
@@ -505,12 +509,14 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     (:func:`flatlib.training.sharpness`) and, if ``config["gains"]``, its intermediate gains.
     Returns scalars (``status``, losses, ``sharpness`` (NaN unless converged),
     ``stability_limit = 2 / lr``, ``data_source``) and arrays (``train_loss_curve``,
-    ``curve_steps``, optionally ``max_gains``/``top_signal_gains`` and ``params``).
+    ``curve_steps``, optionally ``max_gains``/``top_signal_gains`` and ``params``, and with
+    ``sharpness_every > 0`` the checkpoints ``checkpoint_steps``, ``checkpoint_train_loss``
+    (full training MSE) and ``checkpoint_sharpness`` (``lambda_max``)).
     """
 
     from flatlib.hessian import get_vector
     from flatlib.models import mlp
-    from flatlib.training import intermediate_gains, sharpness, train
+    from flatlib.training import dataset_loss, intermediate_gains, sharpness, train
 
     cfg = denoising_config(config.get("mode"), **{k: v for k, v in config.items() if k != "mode"})
     dtype = run_dtype(cfg)
@@ -525,6 +531,16 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
         seed=int(cfg["seed"]),
         dtype=dtype,
     )
+    every = as_int(cfg["sharpness_every"], "sharpness_every", minimum=0)
+    checkpoints: list[tuple[int, float, float]] = []
+
+    def measure(net: Any, step: int) -> None:
+        loss = dataset_loss(net, data.x_train, data.y_train)
+        lam = math.nan  # a diverging run is recorded, not measured
+        if math.isfinite(loss):
+            lam = sharpness(net, data, method=cfg["sharpness_method"], tol=cfg["sharpness_tol"])
+        checkpoints.append((step, loss, float(lam)))
+
     result = train(
         model,
         data,
@@ -534,8 +550,18 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
         epochs=cfg["epochs"],
         seed=int(cfg["seed"]),
         betas=tuple(cfg["betas"]),
+        noise=cfg["noise"],
+        checkpoint=measure if every else None,
+        checkpoint_every=every or None,
     )
     out: dict[str, Any] = result.scalars()
+    if every:
+        table = np.asarray(checkpoints, dtype=np.float64).reshape(-1, 3)
+        out.update(
+            checkpoint_steps=table[:, 0].astype(np.int64),
+            checkpoint_train_loss=table[:, 1],
+            checkpoint_sharpness=table[:, 2],
+        )
     out.update(
         train_loss_curve=result.train_loss_curve,
         curve_steps=result.curve_steps,

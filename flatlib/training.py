@@ -33,13 +33,21 @@ Outcome of a run
     MSE of outputting the mean clean training image whatever the input).
 ``"not converged"``
     anything else (still far from settled, or no better than ignoring the input).
+
+Noise
+-----
+``noise="fixed"`` (the paper, Sec. 6) trains on the one seeded noisy draw stored in the data.
+``noise="fresh"`` draws new inputs ``y + noise_std * N(0, I)`` for every epoch from the run's
+seeded generator, so a small training set cannot be memorised together with its noise (the
+quick-mode stand-in for the paper's 60,000 pairs, chapter 10). Losses and sharpness are
+always measured on the stored draw.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +77,7 @@ BLOWUP = 100.0
 RTOL = 0.1
 """Converged runs end within ``RTOL`` (relative) of their best logged training loss."""
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
+NOISES: tuple[str, ...] = ("fixed", "fresh")
 EVAL_CHUNK = 10_000
 
 
@@ -183,6 +192,9 @@ def train(
     blowup: float = BLOWUP,
     rtol: float = RTOL,
     device: str | torch.device | None = None,
+    noise: str = "fixed",
+    checkpoint: Callable[[nn.Module, int], None] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` with SGD or Adam (Sec. 6, App. IX.2).
 
@@ -215,6 +227,13 @@ def train(
         The divergence and convergence thresholds of the module docstring.
     device:
         Default :func:`flatlib.config.device`.
+    noise:
+        ``"fixed"`` (the paper) or ``"fresh"`` (new noise each epoch; ``data`` must carry
+        ``noise_std``), see the module docstring.
+    checkpoint, checkpoint_every:
+        If given, ``checkpoint(model, step)`` is called after every ``checkpoint_every``-th
+        step (e.g. to measure sharpness along training, chapter 10); it must leave the
+        weights unchanged.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -233,6 +252,17 @@ def train(
         raise ValueError(f"betas must lie in [0, 1), got {betas!r}")
     blowup = as_float(blowup, "blowup", positive=True)
     rtol = as_float(rtol, "rtol", positive=True)
+    if noise not in NOISES:
+        raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+    noise_std = math.nan
+    if noise == "fresh":
+        noise_std = as_float(getattr(data, "noise_std", None), "data.noise_std")
+    if (checkpoint is None) != (checkpoint_every is None):
+        raise ValueError("checkpoint and checkpoint_every must be given together")
+    if checkpoint is not None and not callable(checkpoint):
+        raise TypeError(f"checkpoint must be callable, got {type(checkpoint).__name__}")
+    if checkpoint_every is not None:
+        checkpoint_every = as_int(checkpoint_every, "checkpoint_every", minimum=1)
     xt, yt, xv, yv = _split(data)
     n = xt.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -273,10 +303,14 @@ def train(
         if diverged:
             break
         order = torch.randperm(n, generator=gen).to(dev)
+        inputs = xt
+        if noise == "fresh":
+            draw = torch.randn(yt.shape, generator=gen, dtype=torch.float64)
+            inputs = yt + noise_std * draw.to(dev, dtype)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             opt.zero_grad(set_to_none=True)
-            batch_loss = loss_fn(model(xt[idx]), yt[idx])
+            batch_loss = loss_fn(model(inputs[idx]), yt[idx])
             value = float(batch_loss.detach())
             if not math.isfinite(value) or value > limit:
                 diverged = True
@@ -285,6 +319,8 @@ def train(
             batch_loss.backward()
             opt.step()
             step += 1
+            if checkpoint is not None and step % checkpoint_every == 0:
+                checkpoint(model, step)
             window_sum += value
             window_len += 1
             if window_len == log_every:

