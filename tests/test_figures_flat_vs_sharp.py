@@ -137,7 +137,27 @@ def test_fake_analysis_table_and_figures():
     with pytest.raises(ValueError, match="sgd_seed"):
         fs.plot_fig7(a, 1, 0)
     slider = fs.fig7_slider(a, radii=[0.25, 0.5])
-    assert slider is not None
+    assert slider.params()["radius"] == 0.5  # the static view shows the widest section
+
+
+def test_layer_gains_figure_and_slider():
+    g = {0: np.array([1.5, 2.0, 2.6, 3.0]), 1: np.array([4.0, 2.0, 8.0, 9.0])}
+    runs = _four_runs(max_gains=[g[0], g[0], g[1], g[1]],
+                      top_signal_gains=[g[0] * 0.9, g[0], g[1] * 0.5, g[1]])  # fmt: skip
+    fig = fs.plot_layer_gains(runs, 2)
+    right = fig.axes[1]
+    bars = [ln for ln in right.lines if len(ln.get_xdata()) == 2]
+    assert len(bars) == 4  # one balanced-profile bar per run, at g_m^(k/m)
+    expected = sorted([3.0**0.5] * 2 + [9.0**0.5] * 2)
+    assert sorted(b.get_ydata()[0] for b in bars) == pytest.approx(expected)
+    dots = sorted(ln.get_ydata()[0] for ln in right.lines if len(ln.get_xdata()) == 1)
+    assert dots == pytest.approx(sorted([2.0, 2.0, 1.8, 2.0, 2.0, 2.0, 2.0, 1.0]))
+    slider = fs.fig6_slider(runs)
+    assert slider.stops["layer"] == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="layer"):
+        fs.plot_layer_gains(runs, 5)
+    with pytest.raises(TypeError, match="layer"):
+        fs.plot_layer_gains(runs, "2")
 
 
 def _four_runs(**columns) -> pd.DataFrame:

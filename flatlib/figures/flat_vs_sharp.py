@@ -69,9 +69,11 @@ __all__ = [
     "deception_count",
     "eigen_section",
     "fig7_slider",
+    "fig6_slider",
     "gain_imbalance",
     "plot_fig6",
     "plot_fig7",
+    "plot_layer_gains",
     "quadratic_curvature",
     "rebuild_model",
     "run_chapter",
@@ -277,6 +279,58 @@ def plot_fig6(runs: pd.DataFrame) -> Figure:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_layer_gains(runs: pd.DataFrame, layer: int) -> Figure:
+    """Fig. 6 at one layer ``k``: every run's gains there against the balanced profile.
+
+    Left: Fig. 6's blue dots of all runs, layer ``k`` shaded. Right: for each run, the
+    maximal gain up to layer ``k`` (dot), the top end-to-end signal's gain there (circle)
+    and the value ``g_m^{k/m}`` a balanced network with the same end-to-end gain would
+    have (bar), the nonlinear analogue of Theorem 2's equal layer gains.
+    """
+    _check_runs(runs)
+    depth = len(runs["max_gains"].iloc[0])
+    k = as_int(layer, "layer", minimum=1)
+    if k > depth:
+        raise ValueError(f"layer must be at most the depth {depth}, got {k}")
+    fig = new_figure(figsize=(10, 3.6))
+    left, right = fig.subplots(1, 2)
+    ticks, names = [], []
+    for x, (_, r) in enumerate(runs.sort_values(["optimizer", "seed"], ascending=[False, True])
+                               .iterrows()):  # fmt: skip
+        g, top = np.asarray(r["max_gains"]), np.asarray(r["top_signal_gains"])
+        color = COLORS[r["optimizer"]]
+        left.plot(np.arange(1, depth + 1), g, "o-", color=color, ms=4, alpha=0.7)
+        right.plot(x, g[k - 1], "o", color=color, ms=7)
+        right.plot(x, top[k - 1], "o", mfc="none", color=color, ms=11)
+        right.plot([x - 0.3, x + 0.3], [g[-1] ** (k / depth)] * 2, "-", color="k", lw=2)
+        ticks.append(x)
+        names.append(f"{NAMES[r['optimizer']]} {int(r['seed'])}")
+    left.axvspan(k - 0.4, k + 0.4, color="0.85", zorder=0)
+    left.set_xlabel("layer k")
+    left.set_ylabel("max gain up to layer k")
+    left.set_title("Fig. 6, all runs (red: Adam, blue: SGD)", fontsize=10)
+    right.set_xticks(ticks, names, rotation=45, fontsize=8)
+    right.set_ylabel(f"gain up to layer {k}")
+    right.set_title(f"layer {k}: dot max gain, circle top signal, bar balanced "
+                    f"$g_m^{{{k}/{depth}}}$", fontsize=10)  # fmt: skip
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def fig6_slider(runs: pd.DataFrame) -> SliderFigure:
+    """:func:`plot_layer_gains` with a slider for the layer (default: the middle one)."""
+    _check_runs(runs)
+    depth = len(runs["max_gains"].iloc[0])
+    layers = list(range(1, depth + 1))
+    return slider_figure(
+        lambda layer: plot_layer_gains(runs, layer),
+        {"layer": layers},
+        labels={"layer": "layer k"},
+    )
 
 
 # ------------------------------------------------------------------- Fig. 7, Lemma 2
@@ -603,6 +657,7 @@ def plot_fig7(
 def fig7_slider(analysis: FlatSharpAnalysis, radii: Sequence[float] | None = None) -> SliderFigure:
     """Fig. 7 with sliders for the SGD seed and the Adam seed (and the radius, if given).
 
+    The radius slider starts at the largest radius, the view of the static figure.
     Frames are drawn from the precomputed ``analysis``; with four seeds each the pair sliders
     span 16 frames, and ``radii`` multiplies that by its length (at most 96 in all).
     """
@@ -610,11 +665,14 @@ def fig7_slider(analysis: FlatSharpAnalysis, radii: Sequence[float] | None = Non
         "sgd_seed": sorted({i for i, _ in analysis.pairs}),
         "adam_seed": sorted({j for _, j in analysis.pairs}),
     }
+    defaults: dict[str, Any] = {}
     if radii is not None:
         sliders["radius"] = [as_float(r, "radii[i]", positive=True) for r in radii]
+        defaults["radius"] = max(sliders["radius"])
     return slider_figure(
         lambda **kw: plot_fig7(analysis, **kw),
         sliders,
+        defaults=defaults,
         labels={k: v for k, v in _LABELS.items() if k in sliders},
     )
 
