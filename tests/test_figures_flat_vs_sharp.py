@@ -11,6 +11,7 @@ from torch import nn
 from flatlib import full_results as fr
 from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import flat_vs_sharp as fs
+from flatlib.sweep import run_data
 
 
 def test_quadratic_curvature_recovers_second_derivative_with_slope():
@@ -246,6 +247,22 @@ def test_matched_pairs_picks_the_closest_loss_and_drops_far_ones():
     ax = fs.plot_matched_loss(runs).axes[0]
     assert len(ax.lines) == 4 + 1  # (method, seed) paths and SGD's 2 / eta
     assert ax.xaxis_inverted() and ax.lines[-1].get_ydata()[0] == pytest.approx(4.0)
+    ax = fs.plot_matched_loss(runs, linear_loss=0.045).axes[0]
+    assert ax.lines[-1].get_xdata()[0] == pytest.approx(0.045)
+
+
+def test_linear_denoiser_loss_is_the_affine_least_squares_fit():
+    config = fs.matched_loss_grid("quick")[0] | {"n_train": 300, "n_val": 100}
+    train, val = fs.linear_denoiser_loss(config)
+    data = run_data(config)
+    x = np.c_[data.x_train.double().numpy(), np.ones(300)]
+    coef, *_ = np.linalg.lstsq(x, data.y_train.double().numpy(), rcond=None)
+    assert train == pytest.approx(np.mean((x @ coef - data.y_train.double().numpy()) ** 2))
+    xv = np.c_[data.x_val.double().numpy(), np.ones(100)]
+    assert val == pytest.approx(np.mean((xv @ coef - data.y_val.double().numpy()) ** 2))
+    assert train < val  # fitted to the training pairs
+    with pytest.raises(TypeError, match="config"):
+        fs.linear_denoiser_loss([("n_train", 300)])
 
 
 def test_matched_loss_grid_redraws_noise_and_checkpoints_each_method():

@@ -71,6 +71,7 @@ __all__ = [
     "fig7_slider",
     "fig6_slider",
     "gain_imbalance",
+    "linear_denoiser_loss",
     "plot_fig6",
     "plot_fig7",
     "plot_layer_gains",
@@ -826,12 +827,40 @@ def matched_pairs(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_matched_loss(runs: pd.DataFrame) -> Figure:
+def linear_denoiser_loss(config: dict[str, Any]) -> tuple[float, float]:
+    """Training and validation ``MSELoss`` of the best affine denoiser on a run's data.
+
+    The optimal map ``T = Sigma_yx Sigma_x^(-1)`` of eq. (3), with a constant input appended
+    for the bias, fitted to the run's stored noisy training pairs
+    (:func:`flatlib.sweep.run_data`): the global minimum that the linear networks of the
+    earlier chapters reach. A ReLU network beats it only once it denoises nonlinearly.
+    Losses are eq. (2)'s divided by ``d_y`` (the ``nn.MSELoss`` convention).
+    """
+    from flatlib import linear
+    from flatlib.sweep import denoising_config, run_data
+
+    if not isinstance(config, dict):
+        raise TypeError(f"config must be a run configuration dict, got {type(config).__name__}")
+    data = run_data(denoising_config(config.get("mode"), **{k: v for k, v in config.items()
+                                                            if k != "mode"}))  # fmt: skip
+
+    def pairs(x: torch.Tensor, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        x64 = x.detach().cpu().double().numpy()
+        return np.c_[x64, np.ones(len(x64))], y.detach().cpu().double().numpy()
+
+    x, y = pairs(data.x_train, data.y_train)
+    xv, yv = pairs(data.x_val, data.y_val)
+    t = linear.optimal_map(x, y)
+    return linear.loss([t], x, y) / y.shape[1], linear.loss([t], xv, yv) / yv.shape[1]
+
+
+def plot_matched_loss(runs: pd.DataFrame, linear_loss: float | None = None) -> Figure:
     """``lambda_max`` against training loss along each run, both methods, one line per seed.
 
     Training runs from right to left (the loss falls). The dotted line is SGD's stability
     bound ``2 / eta`` (Lemma S2-S4); a vertical cut through the figure compares the two
-    methods at one training loss, which is what :func:`matched_pairs` tabulates.
+    methods at one training loss, which is what :func:`matched_pairs` tabulates. A given
+    ``linear_loss`` (:func:`linear_denoiser_loss`) is drawn as a dashed vertical line.
     """
     paths = sharpness_paths(runs)
     fig = new_figure(figsize=(6.4, 4.2))
@@ -847,6 +876,9 @@ def plot_matched_loss(runs: pd.DataFrame) -> Figure:
     sgd_lr = paths.loc[paths["optimizer"] == "sgd", "lr"]
     if not sgd_lr.empty:
         ax.axhline(2 / sgd_lr.iloc[0], ls=":", color=COLORS["sgd"], label=r"SGD bound $2/\eta$")
+    if linear_loss is not None:
+        ax.axvline(as_float(linear_loss, "linear_loss", positive=True), ls="--", color="0.4",
+                   label="best affine denoiser")  # fmt: skip
     ax.invert_xaxis()
     ax.set_xlabel("training loss (MSELoss), falling as training goes on")
     ax.set_ylabel(r"$\lambda_{\max}$ (MSELoss)")
