@@ -47,12 +47,13 @@ from typing import Any
 
 import numpy as np
 
-from flatlib._validation import as_int
+from flatlib._validation import as_float, as_int
 
 __all__ = [
     "FULL_DEPTHS",
     "FULL_LRS",
     "FULL_STEPS",
+    "SECTION_POINTS",
     "QUICK_DEPTHS",
     "QUICK_LRS",
     "config_key",
@@ -78,6 +79,8 @@ FULL_LRS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4
 """Default full-mode grid (784-pixel MNIST, GPU); the paper's Fig. 5(b) uses m=18, eta=2.25."""
 FULL_STEPS = 12_000
 """Number of SGD steps in a full-mode run (20 epochs of 60,000 pairs in batches of 100)."""
+SECTION_POINTS = 21
+"""Radii of the top-eigenvector cross-section that ``section_radius > 0`` records."""
 
 
 # --------------------------------------------------------------------------- the store
@@ -368,7 +371,9 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
     (4,500 + 500 pairs, 267 epochs: the same number of steps). Both modes use batch 100,
     plain SGD, noise std 1.25 drawn once (``noise="fresh"`` redraws it every epoch, see
     :func:`flatlib.training.train`). ``sharpness_every = k > 0`` also measures the training
-    loss and ``lambda_max`` every ``k`` steps along the run. Any key can be overridden.
+    loss and ``lambda_max`` every ``k`` steps along the run; ``section_radius = R > 0`` records
+    the loss along the top Hessian eigenvector at 21 radii in ``[-R, R]`` (Fig. 7d-e's
+    cross-section, for chapter 9's tile slider). Any key can be overridden.
     """
     from flatlib.data import FULL_SPLITS, full_scale_source
 
@@ -400,6 +405,7 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
         "sharpness_method": "lanczos",
         "sharpness_tol": 1e-5 if not full else 1e-4,
         "sharpness_every": 0,
+        "section_radius": 0.0,
         "gains": False,
         "gain_starts": 100,
         "gain_steps": 200,
@@ -511,10 +517,13 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     ``stability_limit = 2 / lr``, ``data_source``) and arrays (``train_loss_curve``,
     ``curve_steps``, optionally ``max_gains``/``top_signal_gains`` and ``params``, and with
     ``sharpness_every > 0`` the checkpoints ``checkpoint_steps``, ``checkpoint_train_loss``
-    (full training MSE) and ``checkpoint_sharpness`` (``lambda_max``)).
+    (full training MSE) and ``checkpoint_sharpness`` (``lambda_max``), and with
+    ``section_radius > 0`` on a converged run ``section_radii`` and ``section_loss``).
     """
 
-    from flatlib.hessian import get_vector
+    from torch import nn
+
+    from flatlib.hessian import cross_section, get_vector
     from flatlib.models import mlp
     from flatlib.training import dataset_loss, intermediate_gains, sharpness, train
 
@@ -572,10 +581,19 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     )
     if result.converged:
         start = time.perf_counter()
-        out["sharpness"] = float(
-            sharpness(model, data, method=cfg["sharpness_method"], tol=cfg["sharpness_tol"])
-        )
+        top = sharpness(
+            model, data, method=cfg["sharpness_method"], tol=cfg["sharpness_tol"],
+            return_result=True,
+        )  # fmt: skip
+        out["sharpness"] = float(top.sharpness)
         out["sharpness_seconds"] = time.perf_counter() - start
+        radius = as_float(cfg["section_radius"], "section_radius")
+        if radius > 0:
+            radii = np.linspace(-radius, radius, SECTION_POINTS)
+            out["section_radii"] = radii
+            out["section_loss"] = cross_section(
+                model, nn.MSELoss(), data.x_train, data.y_train, top.eigenvectors[0], radii
+            )
         if cfg["gains"]:
             g = intermediate_gains(
                 model,

@@ -406,6 +406,21 @@ def test_run_denoising_measures_sharpness_along_training(tmp_path):
     assert np.all(np.diff(row["checkpoint_train_loss"]) < 0)  # it is still learning
 
 
+def test_run_denoising_records_the_top_eigenvector_section(tmp_path):
+    cfg = fs.denoising_config("quick", depth=2, n_train=200, n_val=50, epochs=20, lr=2.0,
+                              section_radius=1e-3)  # fmt: skip
+    row = fs.run_grid("sec", [cfg], fs.run_denoising, cache_dir=tmp_path, progress=False).iloc[0]
+    assert row["status"] == "converged", row["message"]
+    r, loss = row["section_radii"], row["section_loss"]
+    assert len(r) == fs.SECTION_POINTS and r[0] == -1e-3 and r[-1] == 1e-3
+    mid = fs.SECTION_POINTS // 2
+    assert loss[mid] == pytest.approx(row["final_train_loss"], rel=1e-12)
+    # finite-difference curvature along v_max agrees with the Lanczos eigenvalue
+    h = r[mid + 1] - r[mid]
+    curvature = (loss[mid + 1] - 2 * loss[mid] + loss[mid - 1]) / h**2
+    assert curvature == pytest.approx(row["sharpness"], rel=1e-3)
+
+
 def test_run_data_is_the_runs_training_set_in_its_dtype():
     cfg = fs.denoising_config("quick", n_train=50, n_val=20, size=14, dtype="float32")
     data = fs.run_data(cfg)

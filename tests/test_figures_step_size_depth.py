@@ -135,6 +135,7 @@ def test_theorem1_prediction_scales_by_output_dimension():
 
 def test_grids_quick_and_full():
     quick = ssd.chapter_grid("he", "quick")
+    assert {c["section_radius"] for c in quick} == {ssd.SECTION_RADIUS}
     assert len(quick) == len(ssd.QUICK_DEPTHS) * len(ssd.QUICK_HE_LRS)
     assert {c["init"] for c in quick} == {"he"} and quick[0]["n_train"] == 1000
     assert {c["epochs"] for c in quick} == {ssd.QUICK_HE_OVERRIDES["epochs"]}
@@ -187,3 +188,20 @@ def test_figures_and_slider_render():
     slider = ssd.tile_slider(identity, he)
     assert len(slider.all_keys()) == 2 * 5
     assert slider.frame((0, 0))[:4] == b"\x89PNG"
+
+
+def test_tile_cross_section_panel():
+    identity = _table({2: 8.0, 4: 4.0})
+    he = _table({2: 2.0, 4: 0.5}, scale=3.0)
+    radii = np.linspace(-1, 1, 5)
+    identity["section_radii"] = [radii] * len(identity)
+    identity["section_loss"] = [r["final_train_loss"] + 0.5 * r["sharpness"] * radii**2
+                                for _, r in identity.iterrows()]  # fmt: skip
+    fig = ssd.tile_slider(identity, he).draw(depth=4, lr=1.0)
+    section = fig.axes[2]
+    measured, quadratic, he_line = section.lines
+    # a measured section that is exactly quadratic lies on the dashed lambda_max r^2 / 2
+    lam = 4 / 10
+    np.testing.assert_allclose(measured.get_ydata(), 0.5 * lam * radii**2)
+    np.testing.assert_allclose(quadratic.get_ydata()[[0, -1]], [0.5 * lam] * 2)
+    assert he_line.get_label() == "He: no section (not converged)"  # he diverges at lr 1

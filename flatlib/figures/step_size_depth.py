@@ -49,6 +49,7 @@ __all__ = [
     "QUICK_HE_OVERRIDES",
     "QUICK_LRS",
     "QUICK_OVERRIDES",
+    "SECTION_RADIUS",
     "STABILITY_RTOL",
     "USEFUL_RATIO",
     "Findings",
@@ -86,6 +87,8 @@ QUICK_HE_OVERRIDES: dict[str, Any] = {**QUICK_OVERRIDES, "epochs": 100}
 He-initialised nets start far from the identity map and need about ten times longer to leave
 the trivial plateau; their diverged runs stop within a few steps, so the extra cost is small.
 """
+SECTION_RADIUS = 0.3
+"""Half-width of the top-eigenvector cross-section recorded for every tile (tile slider)."""
 FIG5B_TILE: dict[str, dict[str, float]] = {
     "quick": {"depth": 4, "lr": 2.0},
     "full": {"depth": 18, "lr": 2.25},
@@ -134,16 +137,20 @@ def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[s
     Quick mode: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` with :data:`QUICK_OVERRIDES` for the
     identity, :data:`QUICK_DEPTHS` x :data:`QUICK_HE_LRS` with :data:`QUICK_HE_OVERRIDES` for He;
     full mode: :func:`flatlib.sweep.step_size_depth_grid` at paper scale, unchanged (784-pixel
-    digits, 12,000 steps, depths 2-20).
+    digits, 12,000 steps, depths 2-20). Every converged run also records the loss along its
+    top Hessian eigenvector within :data:`SECTION_RADIUS` (for :func:`tile_slider`).
     """
     from flatlib.sweep import step_size_depth_grid
 
     init, value = _init(init), _mode(mode)
+    section = {"section_radius": SECTION_RADIUS}
     if value == "quick" and init == "he":
-        return step_size_depth_grid(QUICK_DEPTHS, QUICK_HE_LRS, init, value, **QUICK_HE_OVERRIDES)
+        overrides = {**QUICK_HE_OVERRIDES, **section}
+        return step_size_depth_grid(QUICK_DEPTHS, QUICK_HE_LRS, init, value, **overrides)
     if value == "quick":
-        return step_size_depth_grid(QUICK_DEPTHS, QUICK_LRS, init, value, **QUICK_OVERRIDES)
-    return step_size_depth_grid(None, None, init, value)
+        overrides = {**QUICK_OVERRIDES, **section}
+        return step_size_depth_grid(QUICK_DEPTHS, QUICK_LRS, init, value, **overrides)
+    return step_size_depth_grid(None, None, init, value, **section)
 
 
 def run_chapter(
@@ -468,7 +475,7 @@ def plot_fig5(identity: pd.DataFrame, he: pd.DataFrame, depth: int, lr: float) -
 
 
 def _draw_tile(runs: dict[str, pd.DataFrame], depth: int, lr: float) -> Figure:
-    fig, axes = subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(14, 3.6), layout="constrained")
     names = list(runs)
     for i, name in enumerate(names):
         steps, loss, status = _curve(runs[name], depth, lr)
@@ -479,6 +486,7 @@ def _draw_tile(runs: dict[str, pd.DataFrame], depth: int, lr: float) -> Figure:
         axes[1].bar(i, value, color=f"C{3 * i}", alpha=1.0 if ok else 0.0)
         label = f"{value:.3g}" if ok else "not converged"
         axes[1].text(i, value, label, ha="center", va="bottom")
+        _draw_section(axes[2], row.iloc[0], f"C{3 * i}", name, ok)
     axes[0].set_xlabel("SGD step")
     axes[0].set_ylabel("training loss")
     axes[0].set_title(rf"training curve, $m = {depth}$, $\eta = {lr:g}$")
@@ -489,11 +497,29 @@ def _draw_tile(runs: dict[str, pd.DataFrame], depth: int, lr: float) -> Figure:
     axes[1].set_ylabel(r"$\lambda_{\max}$")
     axes[1].set_title("measured sharpness vs stability bound")
     axes[1].legend()
+    axes[2].set_xlabel(r"$r$ (step along the top Hessian eigenvector)")
+    axes[2].set_ylabel(r"$L(\mathbf{w} + r\,\mathbf{v}_{\max}) - L(\mathbf{w})$")
+    axes[2].set_title(r"cross-section; dashed: $\lambda_{\max} r^2 / 2$")
+    axes[2].legend(fontsize=8)
     return fig
 
 
+def _draw_section(ax: Any, row: pd.Series, color: str, name: str, ok: bool) -> None:
+    """One run's loss along its top eigenvector beside the quadratic ``lambda_max r^2 / 2``."""
+    radii = row.get("section_radii")
+    if not ok or not isinstance(radii, np.ndarray):
+        ax.plot([], [], color=color, label=f"{name}: no section (not converged)")
+        return
+    rise = np.asarray(row["section_loss"]) - float(row["final_train_loss"])
+    ax.plot(radii, rise, "o", color=color, ms=4, label=f"{name}, measured")
+    fine = np.linspace(radii[0], radii[-1], 101)
+    ax.plot(fine, 0.5 * float(row["sharpness"]) * fine**2, "--", color=color,
+            label=f"{name}, quadratic")  # fmt: skip
+
+
 def tile_slider(identity: pd.DataFrame, he: pd.DataFrame) -> SliderFigure:
-    """Pick a tile ``(depth, step size)``: its two training curves and sharpness vs ``2/eta``."""
+    """Pick a tile ``(depth, step size)``: its two training curves, sharpness vs ``2/eta``, and
+    the loss along each run's top Hessian eigenvector beside ``lambda_max r^2 / 2``."""
     identity, he = _check_runs(identity, "identity"), _check_runs(he, "he")
     depths = sorted(int(d) for d in identity["depth"].unique())
     lrs = sorted(float(v) for v in identity["lr"].unique())
