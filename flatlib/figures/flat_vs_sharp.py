@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from flatlib._validation import as_float, as_float_array, as_int
+from flatlib.config import resolve_mode
 from flatlib.figures import new_figure
 from flatlib.widgets import SliderFigure, slider_figure
 
@@ -131,16 +132,6 @@ NAMES = {"sgd": "SGD", "adam": "Adam"}
 # ----------------------------------------------------------------------------- the runs
 
 
-def _check_mode(mode: str | None) -> str:
-    """``mode``, or the current :func:`flatlib.config.mode` when ``None``; checked."""
-    from flatlib.config import mode as current_mode
-
-    value = current_mode() if mode is None else mode
-    if value not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick', 'full' or None, got {value!r}")
-    return value
-
-
 def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[dict[str, Any]]:
     """The eight runs of App. IX.2: :func:`flatlib.sweep.flat_vs_sharp_grid` at ``mode``'s scale.
 
@@ -149,7 +140,7 @@ def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[
     """
     from flatlib.sweep import flat_vs_sharp_grid
 
-    value = _check_mode(mode)
+    value = resolve_mode(mode)
     overrides = QUICK_OVERRIDES if value == "quick" else {}
     return flat_vs_sharp_grid(seeds, value, **overrides)
 
@@ -164,7 +155,7 @@ def run_chapter(
     """
     from flatlib.sweep import run_denoising, run_grid
 
-    value = _check_mode(mode)
+    value = resolve_mode(mode)
     grid = chapter_grid(value)
     return run_grid(f"flat_vs_sharp_{value}", grid, run_denoising, progress=progress, shard=shard)
 
@@ -740,7 +731,7 @@ def matched_loss_grid(
     """
     from flatlib.sweep import flat_vs_sharp_grid
 
-    value = _check_mode(mode)
+    value = resolve_mode(mode)
     out = []
     for config in flat_vs_sharp_grid(seeds, value, **(MATCHED_QUICK if value == "quick" else {})):
         steps, every = MATCHED_STEPS[value][config["optimizer"]]
@@ -762,7 +753,7 @@ def run_matched_loss(mode: str | None = None, progress: bool = True) -> pd.DataF
     """Run (or load from the cache) :func:`matched_loss_grid`; one row per run."""
     from flatlib.sweep import run_denoising, run_grid
 
-    value = _check_mode(mode)
+    value = resolve_mode(mode)
     grid = matched_loss_grid(value)
     return run_grid(f"flat_vs_sharp_matched_{value}", grid, run_denoising, progress=progress)
 

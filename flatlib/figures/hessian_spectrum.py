@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from flatlib.config import resolve_mode
 from flatlib.figures import new_figure
 from flatlib.widgets import SliderFigure, slider_figure
 
@@ -92,15 +93,6 @@ _ALG = {"gd": "GD", "sgd": "SGD"}
 _ACT = {"relu": "ReLU", "tanh": "tanh"}
 
 
-def _mode(mode: str | None) -> str:
-    from flatlib.config import mode as current_mode
-
-    value = current_mode() if mode is None else mode
-    if value not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick', 'full' or None, got {value!r}")
-    return value
-
-
 def check_param_counts() -> pd.DataFrame:
     """Build ``mlp([100, 30, 30, k])`` for every ``k`` of Table 1 and assert its size.
 
@@ -129,7 +121,7 @@ def cluster_grid(mode: str | None = None) -> list[dict[str, Any]]:
     steps. Every run: 1,000 points (``n // k`` per cluster), cluster spread 3, step 0.05,
     1,000 updates, SGD batches of 50.
     """
-    value = _mode(mode)
+    value = resolve_mode(mode)
     if value == "quick":
         settings = QUICK_CLUSTER_SETTINGS
     else:
@@ -237,7 +229,7 @@ def width_grid(mode: str | None = None) -> list[dict[str, Any]]:
     parameters). The middle width also gets the Gauss-Newton decomposition and the spectrum
     at initialisation (Fig. 1).
     """
-    value = _mode(mode)
+    value = resolve_mode(mode)
     widths, n, size = ((8, 12, 16), 200, 14) if value == "quick" else ((5, 10, 15), 1000, 28)
     return [
         {
@@ -342,7 +334,7 @@ def run_chapter(mode: str | None = None, progress: bool = True) -> ChapterRuns:
     """Run (or load from the cache) :func:`cluster_grid` and :func:`width_grid`."""
     from flatlib.sweep import run_grid
 
-    value = _mode(mode)
+    value = resolve_mode(mode)
     clusters = run_grid(f"bulk_outliers_clusters_{value}", cluster_grid(value), run_cluster,
                         progress=progress)  # fmt: skip
     widths = run_grid(f"bulk_outliers_widths_{value}", width_grid(value), run_width,

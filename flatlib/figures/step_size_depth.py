@@ -35,6 +35,7 @@ from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
 from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int
+from flatlib.config import resolve_mode
 from flatlib.figures import subplots
 from flatlib.widgets import SliderFigure, slider_figure
 
@@ -102,15 +103,6 @@ STABILITY_RTOL = 0.02
 _REQUIRED = ("depth", "lr", "status", "sharpness", "final_train_loss", "trivial_loss")
 
 
-def _mode(mode: str | None) -> str:
-    from flatlib.config import mode as current_mode
-
-    value = current_mode() if mode is None else mode
-    if value not in ("quick", "full"):
-        raise ValueError(f"mode must be 'quick', 'full' or None, got {value!r}")
-    return value
-
-
 def _init(init: str) -> str:
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
@@ -142,7 +134,7 @@ def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[s
     """
     from flatlib.sweep import step_size_depth_grid
 
-    init, value = _init(init), _mode(mode)
+    init, value = _init(init), resolve_mode(mode)
     section = {"section_radius": SECTION_RADIUS}
     if value == "quick" and init == "he":
         overrides = {**QUICK_HE_OVERRIDES, **section}
@@ -166,7 +158,7 @@ def run_chapter(
     """
     from flatlib.sweep import run_denoising, run_grid
 
-    init, value = _init(init), _mode(mode)
+    init, value = _init(init), resolve_mode(mode)
     grid = chapter_grid(init, value)
     name = f"step_size_depth_{init}_{value}"
     return run_grid(name, grid, run_denoising, progress=progress, shard=shard)
