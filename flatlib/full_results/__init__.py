@@ -48,6 +48,8 @@ __all__ = [
     "describe",
     "load",
     "main",
+    "PROTOCOL_KEYS",
+    "protocol_of",
     "provenance",
     "save",
 ]
@@ -147,14 +149,16 @@ def save(
     command: str,
     folder: str | os.PathLike[str] | None = None,
     made: dict[str, Any] | None = None,
+    protocol: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``tables`` with their :func:`provenance` to ``<folder>/<name>.json`` atomically.
 
     ``folder`` defaults to :data:`STORE`. ``made`` is a :func:`provenance` taken when the
     computation started (default: taken now), so the commit is that of the code that ran.
+    ``protocol`` (:func:`protocol_of`) is added to the provenance: how the runs were trained.
     Raises ``ValueError`` if the file would exceed :data:`MAX_BYTES`.
     """
-    from flatlib.sweep import _atomic_write
+    from flatlib.sweep import atomic_write
 
     name = _check_name(name)
     if not isinstance(tables, dict) or not all(
@@ -165,9 +169,14 @@ def save(
         raise TypeError(f"data must be a str (the data description), got {type(data).__name__}")
     if made is not None and not isinstance(made, dict):
         raise TypeError(f"made must be a dict from provenance(), got {type(made).__name__}")
+    if protocol is not None and not isinstance(protocol, dict):
+        raise TypeError(f"protocol must be a dict, got {type(protocol).__name__}")
+    made = dict(provenance(command) if made is None else made)
+    if protocol is not None:
+        made["protocol"] = protocol
     payload = {
         "name": name,
-        "provenance": provenance(command) if made is None else made,
+        "provenance": made,
         "data": data,
         "tables": {k: _records(t) for k, t in tables.items()},
     }
@@ -177,7 +186,7 @@ def save(
     path = Path(folder) if folder is not None else STORE
     path.mkdir(parents=True, exist_ok=True)
     target = path / f"{name}.json"
-    _atomic_write(target, lambda f: f.write(text))
+    atomic_write(target, lambda f: f.write(text))
     return target
 
 
@@ -196,8 +205,9 @@ def describe(result: FullResults | None, name: str = "") -> str:
     """A few lines saying what a stored result is and how it was made (or that it is missing)."""
     if result is None:
         return (
-            f"No full-mode result for {name or 'this experiment'} is committed yet. Make it with "
-            f"`python -m flatlib.full_results {name or '<name>'}` (a GPU)."
+            f"No paper-scale record for {name or 'this experiment'} is committed yet. Make it "
+            f"with `python -m flatlib.full_results {name or '<name>'}` (resumable; hours on a "
+            "CPU, less on a GPU)."
         )
     if not isinstance(result, FullResults):
         raise TypeError(f"result must be a FullResults or None, got {type(result).__name__}")
@@ -207,6 +217,10 @@ def describe(result: FullResults | None, name: str = "") -> str:
         f"  commit {p['commit']}, torch {p['torch']}\n"
         f"  command: {p['command']}\n"
         f"  data: {result.data}"
+    ) + (
+        "\n  protocol: " + ", ".join(f"{k}={v}" for k, v in p["protocol"].items())
+        if "protocol" in p
+        else ""
     )
 
 
@@ -216,7 +230,26 @@ def describe(result: FullResults | None, name: str = "") -> str:
 Shard = tuple[int, int] | None
 
 
-def _flat_vs_sharp(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFrame], str] | None:
+PROTOCOL_KEYS: tuple[str, ...] = (
+    "n_train", "n_val", "size", "noise", "noise_std", "bias", "batch_size", "target_loss",
+    "epochs", "check_every", "dtype", "sharpness_samples", "source",
+)  # fmt: skip
+"""The configuration keys a record states in its provenance (:func:`protocol_of`)."""
+
+
+def protocol_of(config: Any) -> dict[str, Any]:
+    """How a record's runs were trained: the :data:`PROTOCOL_KEYS` of one run's configuration."""
+    try:
+        return {k: (v.item() if isinstance(v, np.generic) else v)
+                for k, v in ((k, config[k]) for k in PROTOCOL_KEYS)}  # fmt: skip
+    except KeyError as exc:
+        raise ValueError(f"config lacks the protocol key {exc}") from None
+
+
+Computed = tuple[dict[str, pd.DataFrame], str, dict[str, Any]]
+
+
+def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
     """Chapter 10 at full scale: the eight runs, Table S1, and every Fig. 7 pair."""
     from flatlib.figures import flat_vs_sharp as fs
     from flatlib.sweep import run_data
@@ -225,17 +258,22 @@ def _flat_vs_sharp(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFrame
     if shard is not None:
         return None
     keep = [
-        "optimizer", "seed", "lr", "status", "steps", "final_train_loss", "final_val_loss",
-        "sharpness", "seconds", "max_gains", "top_signal_gains",
+        "optimizer", "seed", "init", "lr", "status", "steps", "target_loss", "final_train_loss",
+        "final_val_loss", "sharpness", "sharpness_samples", "seconds", "max_gains",
+        "top_signal_gains", "check_steps", "check_loss",
     ]  # fmt: skip
     tables = {"runs": runs[[c for c in keep if c in runs.columns]]}
+    linear_train, linear_val = fs.linear_denoiser_loss(dict(fs.chapter_grid("full")[0]))
+    tables["linear"] = pd.DataFrame([{"train": linear_train, "val": linear_val}])
     if (runs["status"] == "converged").all():
         tables["summary"] = fs.summary_table(runs).reset_index()
-        tables["pairs"] = fs.analyse(runs).pair_table()
-    return tables, run_data(runs.iloc[0]).description
+        analysis = fs.analyse(runs)
+        tables["pairs"] = analysis.pair_table()
+        tables["layers"] = fs.layer_table(runs).reset_index()
+    return tables, run_data(runs.iloc[0]).description, protocol_of(runs.iloc[0])
 
 
-def _step_size_depth(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFrame], str] | None:
+def _step_size_depth(progress: bool, shard: Shard) -> Computed | None:
     """Chapter 9 at full scale: both (depth x step size) grids, scalars and loss curves."""
     from flatlib.figures import step_size_depth as ssd
     from flatlib.sweep import run_data
@@ -251,17 +289,21 @@ def _step_size_depth(progress: bool, shard: Shard) -> tuple[dict[str, pd.DataFra
     if shard is not None:
         return None
     runs = pd.concat(parts, ignore_index=True)
-    return {"runs": runs}, run_data(ssd.chapter_grid("identity", "full")[0]).description
+    first = ssd.chapter_grid("identity", "full")[0]
+    return {"runs": runs}, run_data(first).description, protocol_of(first)
 
 
-_COMPUTE: dict[str, Callable[[bool, Shard], tuple[dict[str, pd.DataFrame], str] | None]] = {
+_COMPUTE: dict[str, Callable[[bool, Shard], Computed | None]] = {
     "flat_vs_sharp": _flat_vs_sharp,
     "step_size_depth": _step_size_depth,
 }
 
 
-def compute(name: str, progress: bool = True) -> tuple[dict[str, pd.DataFrame], str]:
-    """Run (or load from the run cache) experiment ``name`` in full mode; its tables and data."""
+def compute(name: str, progress: bool = True) -> Computed:
+    """Run (or load from the run cache) experiment ``name`` in full mode.
+
+    Returns its tables, the data description and the :func:`protocol_of` its runs.
+    """
     out = _COMPUTE[_check_name(name)](progress, None)
     if out is None:
         raise RuntimeError(f"{name}: the experiment returned no tables")
@@ -313,8 +355,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     made = provenance(command)
     if args.workers > 1:
         _run_workers(args.name, args.workers)
-    tables, data = compute(args.name)
-    path = save(args.name, tables, data, command, args.folder, made)
+    tables, data, protocol = compute(args.name)
+    path = save(args.name, tables, data, command, args.folder, made, protocol)
     print(describe(load(args.name, path.parent)))
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return path
