@@ -86,8 +86,9 @@ FULL_DEPTHS: tuple[int, ...] = (2, 4, 6, 8, 10, 12, 14, 16, 18, 20)
 FULL_LRS: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.25, 2.5, 3.0, 4.0)
 """Default full-mode grid (784-pixel MNIST, GPU); the paper's Fig. 5(b) uses m=18, eta=2.25."""
 NOISE_STD: dict[str, float] = {"quick": 0.625, "full": 1.25}
-"""Noise std per mode: the paper's 1.25 on 28x28 digits; 1.25 / 2 = 0.625 on 14x14 digits,
-the std of the paper's noise after averaging 2x2 pixels."""
+"""The noise standard deviation of each mode. Full mode uses the paper's 1.25 on 28x28 digits,
+quick mode 1.25 / 2 = 0.625 on 14x14 digits: the std of the paper's noise after averaging
+2x2 pixels."""
 TARGET_LOSS: dict[str, float] = {"quick": 0.0285, "full": 0.030}
 """The absolute training-loss target that counts a run as converged (``nn.MSELoss``).
 
@@ -98,7 +99,7 @@ than any linear map (:func:`flatlib.figures.flat_vs_sharp.linear_denoiser_loss`)
 EPOCH_CAP: dict[str, int] = {"quick": 12, "full": 40}
 """Epochs (of 60,000 pairs, 600 steps each) a run may take to reach :data:`TARGET_LOSS`."""
 QUICK_SHARPNESS_SAMPLES = 5000
-"""Training pairs on which quick mode measures ``lambda_max`` (full mode: all of them);
+"""Training pairs on which quick mode measures ``lambda_max`` (all of them in full mode);
 chapter 10 compares the two on one run."""
 SECTION_POINTS = 21
 """Radii of the top-eigenvector cross-section that ``section_radius > 0`` records."""
@@ -386,7 +387,7 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
     :data:`EPOCH_CAP` (checked once per epoch).
 
     * Quick (CPU, minutes): clean 28x28 digits pooled 2x2 to 14x14 (196 dims) with noise std
-      :data:`QUICK_NOISE_STD` = 0.625, which is what 2x2 pooling makes of the paper's noisy
+      :data:`NOISE_STD` ``["quick"]`` = 0.625, which is what 2x2 pooling makes of the paper's noisy
       28x28 image; ``lambda_max`` on the first :data:`QUICK_SHARPNESS_SAMPLES` training pairs.
     * Full (the paper): 28x28 digits (784 dims), noise std 1.25, ``lambda_max`` on all
       training pairs.
@@ -415,6 +416,7 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
         "epochs": EPOCH_CAP[value],
         "target_loss": TARGET_LOSS[value],
         "check_every": 0,
+        "check_margin": 0.0,
         "seed": 0,
         "size": 28 if full else 14,
         "n_train": n_train,
@@ -451,8 +453,9 @@ def step_size_depth_grid(
 ) -> list[dict[str, Any]]:
     """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
 
-    One SGD run per pair, all other settings from :func:`denoising_config` (quick: 196 dims,
-    2,000 samples, 10 epochs; full: 784 dims, 12,000 steps). ``depths``/``lrs`` default to
+    One SGD run per pair, all other settings from :func:`denoising_config` (quick: 196 dims;
+    full: 784 dims; both 60,000 training pairs, trained to the mode's target loss within its
+    epoch cap). ``depths``/``lrs`` default to
     ``QUICK_DEPTHS``/``QUICK_LRS`` or ``FULL_DEPTHS``/``FULL_LRS``. Use with
     ``run_grid(name, grid, run_denoising)``.
     """
@@ -613,6 +616,7 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
         checkpoint_every=every or None,
         target_loss=cfg["target_loss"],
         check_every=as_int(cfg["check_every"], "check_every", minimum=0) or None,
+        check_margin=cfg["check_margin"],
     )
     out: dict[str, Any] = result.scalars()
     if every:

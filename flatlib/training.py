@@ -210,6 +210,7 @@ def train(
     checkpoint_every: int | None = None,
     target_loss: float | None = None,
     check_every: int | None = None,
+    check_margin: float = 0.0,
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` with SGD or Adam (Sec. 6, App. IX.2).
 
@@ -253,6 +254,11 @@ def train(
         With a ``target_loss``, the full training loss on the stored draw is measured every
         ``check_every`` steps (default: once per epoch) and training stops as soon as it is
         at most ``target_loss``: the status rule of the module docstring.
+    check_margin:
+        With ``check_margin = c > 0`` a check is skipped while the mean minibatch loss of the
+        last ``check_every`` steps is above ``(1 + c) * target_loss``. With fresh noise that
+        mean estimates the same expected loss, so far from the target no full pass over the
+        data is spent; ``0`` (default) checks every ``check_every`` steps.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -284,6 +290,9 @@ def train(
         checkpoint_every = as_int(checkpoint_every, "checkpoint_every", minimum=1)
     if target_loss is not None:
         target_loss = as_float(target_loss, "target_loss", positive=True)
+    check_margin = as_float(check_margin, "check_margin")
+    if check_margin < 0:
+        raise ValueError(f"check_margin must be >= 0, got {check_margin}")
     xt, yt, xv, yv = _split(data)
     n = xt.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -318,6 +327,7 @@ def train(
     curve: list[float] = []
     curve_steps: list[int] = []
     window_sum, window_len, step = 0.0, 0, 0
+    since_check = 0.0
     checks: list[tuple[int, float]] = []
     diverged = not math.isfinite(initial)
     reached = False
@@ -349,11 +359,15 @@ def train(
                 checkpoint(model, step)
             window_sum += value
             window_len += 1
+            since_check += value
             if window_len == log_every:
                 curve.append(window_sum / window_len)
                 curve_steps.append(step)
                 window_sum, window_len = 0.0, 0
             if target_loss is not None and step % check_every == 0:
+                recent, since_check = since_check / check_every, 0.0
+                if check_margin > 0 and recent > (1 + check_margin) * target_loss:
+                    continue
                 current = dataset_loss(model, xt, yt)
                 checks.append((step, current))
                 if not math.isfinite(current) or current > limit:

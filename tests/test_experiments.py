@@ -187,6 +187,13 @@ def test_train_stops_at_the_target_loss():
     short = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=1,
                      target_loss=target / 100)  # fmt: skip
     assert short.status == "not converged" and "target" in short.message
+    # with a margin, checks far from the target are skipped; the stop is the same
+    lazy = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=40,
+                    target_loss=target, check_every=3, check_margin=0.1)  # fmt: skip
+    assert lazy.status == "converged" and 0 < len(lazy.check_steps) < len(res.check_steps)
+    assert lazy.steps >= res.steps and np.all(lazy.check_steps % 3 == 0)
+    with pytest.raises(ValueError, match="check_margin"):
+        ft.train(net, data, target_loss=1.0, check_margin=-0.5)
     with pytest.raises(ValueError, match="target_loss"):
         ft.train(net, data, target_loss=-1.0)
     with pytest.raises(ValueError, match="check_every"):

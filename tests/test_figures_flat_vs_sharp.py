@@ -270,7 +270,7 @@ def test_rescaling_keeps_the_function_and_moves_the_curvature():
     lin = [m for m in moved if isinstance(m, nn.Linear)]
     orig = [m for m in net if isinstance(m, nn.Linear)]
     torch.testing.assert_close(lin[0].weight, 3.0 * orig[0].weight)
-    table = fs.rescaling_table(runs, 0, 0, 1, [0.5, 1.0, 4.0])
+    table = fs.rescaling_table(runs, 0, 0, 1, [0.5, 1.0, 4.0], dtype=torch.float64)
     assert np.allclose(table["loss at Adam"], table["loss at Adam"].iloc[1], rtol=1e-10)
     # lambda_max is not invariant: rescaling by 4 makes the Adam point sharper
     assert table["lambda_max Adam"].iloc[2] > 2 * table["lambda_max Adam"].iloc[1]

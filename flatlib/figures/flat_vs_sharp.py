@@ -52,6 +52,7 @@ __all__ = [
     "CLOSEUP_HALF_WIDTH",
     "PAPER_SCALE",
     "CHECK_EVERY",
+    "CHECK_MARGIN",
     "PAPER_TABLE",
     "QUICK_OVERRIDES",
     "SEEDS",
@@ -87,15 +88,18 @@ SEEDS: tuple[int, ...] = (0, 1, 2, 3)
 """The four random initialisations of each method (App. IX.2)."""
 
 QUICK_OVERRIDES: dict[str, Any] = {"init": "identity", "gain_starts": 20, "gain_steps": 100}
-"""Quick-mode changes to :func:`flatlib.sweep.flat_vs_sharp_grid`: both methods start from the
+"""Quick-mode changes to :func:`flatlib.sweep.flat_vs_sharp_grid`. Both methods start from the
 identity (He-initialised SGD does not reach the target within the quick budget, see chapter
 9) and Fig. 6's gain search uses 20 starts of 100 steps. Full mode keeps the paper's He
 initialisation and 100 starts of 200 steps."""
 CHECK_EVERY: dict[str, int] = {"sgd": 300, "adam": 100}
-"""Steps between two checks of the training loss against the target, per method: Adam's loss
+"""Steps between two checks of the training loss against the target, per method. Adam's loss
 falls several times faster, so it is checked more often, and both stop within about 2 % of
 the target (App. IX.2 compares the methods at training losses 2 % apart). Each check is a
 forward pass over all training pairs, so checks are not free."""
+CHECK_MARGIN = 0.1
+"""Checks start once the recent minibatch losses are within 10 % of the target (see the
+``check_margin`` argument of :func:`flatlib.training.train`)."""
 
 PAPER_TABLE: dict[str, dict[str, str]] = {
     "sgd": {"train loss": "2.69e-2 ± 2.5e-5", "val loss": "2.70e-2 ± 1.7e-4",
@@ -130,7 +134,8 @@ def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[
     value = resolve_mode(mode)
     overrides = QUICK_OVERRIDES if value == "quick" else {}
     grid = flat_vs_sharp_grid(seeds, value, **overrides)
-    return [{**c, "check_every": CHECK_EVERY[c["optimizer"]]} for c in grid]
+    return [{**c, "check_every": CHECK_EVERY[c["optimizer"]], "check_margin": CHECK_MARGIN}
+            for c in grid]  # fmt: skip
 
 
 def run_chapter(
@@ -243,12 +248,12 @@ def distance_from_init(row: Any) -> float:
     return float(np.linalg.norm(np.asarray(row["params"], dtype=np.float64) - w0))
 
 
-def _training_data(row: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training pairs on which the run's sharpness was measured, in float64."""
+def _training_data(row: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training pairs on which the run's sharpness was measured, in ``dtype``."""
     from flatlib.sweep import run_data, sharpness_data
 
     data = sharpness_data(row, run_data(row))
-    return data.x_train.double(), data.y_train.double()
+    return data.x_train.to(dtype), data.y_train.to(dtype)
 
 
 # ------------------------------------------------------------------------------ Fig. 6
@@ -576,12 +581,19 @@ class FlatSharpAnalysis:
         )
 
 
-def analyse(runs: pd.DataFrame, max_radius: float = 0.5, n_radii: int = 21) -> FlatSharpAnalysis:
+def analyse(
+    runs: pd.DataFrame,
+    max_radius: float = 0.5,
+    n_radii: int = 11,
+    dtype: torch.dtype = torch.float32,
+) -> FlatSharpAnalysis:
     """Every cross-section of Fig. 7 for the runs of :func:`run_chapter` (computed once).
 
     Eigenvector cross-sections use ``n_radii`` radii in ``[-max_radius, max_radius]`` plus
     fine samples near 0 for the curvature fit, along each run's stored ``top_eigenvector``
-    when it has one (else Lanczos); all 16 SGD/Adam segments are evaluated.
+    when it has one (else Lanczos); all 16 SGD/Adam segments are evaluated. Everything is
+    computed in ``dtype`` (float32, the runs' own precision, by default) on the pairs on which
+    the runs' ``lambda_max`` was measured.
     """
     from flatlib.hessian import hvp
 
@@ -591,11 +603,11 @@ def analyse(runs: pd.DataFrame, max_radius: float = 0.5, n_radii: int = 21) -> F
     fine = np.linspace(-CLOSEUP_HALF_WIDTH, CLOSEUP_HALF_WIDTH, 11)
     radii = np.unique(np.concatenate([np.linspace(-max_radius, max_radius, n_radii), fine]))
     models, ops, eigen, sharp = {}, {}, {}, {}
-    x, y = _training_data(runs.iloc[0])
+    x, y = _training_data(runs.iloc[0], dtype)
     chunk = 5000 if x.shape[0] > 5000 else None  # as flatlib.training.sharpness
     for _, row in runs.iterrows():
         key = (row["optimizer"], int(row["seed"]))
-        models[key] = rebuild_model(row)
+        models[key] = rebuild_model(row, dtype)
         ops[key] = hvp(models[key], nn.MSELoss(), x, y, chunk)
         sharp[key] = float(row["sharpness"])
         vector = row.get("top_eigenvector")
@@ -611,7 +623,7 @@ def analyse(runs: pd.DataFrame, max_radius: float = 0.5, n_radii: int = 21) -> F
                 models[("adam", j)],
                 x,
                 y,
-                n_points=13,
+                n_points=9,
                 n_closeup=9,
                 seeds=(i, j),
                 hessians=(ops[("sgd", i)], ops[("adam", j)]),
@@ -818,19 +830,26 @@ def rescale_layers(model: nn.Sequential, layer: int, alpha: float) -> nn.Sequent
 
 
 def rescaling_table(
-    runs: pd.DataFrame, sgd_seed: int, adam_seed: int, layer: int, alphas: Sequence[float]
+    runs: pd.DataFrame,
+    sgd_seed: int,
+    adam_seed: int,
+    layer: int,
+    alphas: Sequence[float],
+    dtype: torch.dtype = torch.float32,
 ) -> pd.DataFrame:
     """Lemma 2's mechanism on one pair: rescale the Adam solution and re-draw the segment.
 
     For each ``alpha``, :func:`rescale_layers` moves the Adam solution along its valley (same
     function, same loss) and the segment from the SGD solution is evaluated again
     (:func:`segment_section`). Columns: ``alpha``, the training loss at the rescaled point (it
-    must not change), both ``lambda_max`` (Lanczos), the curvature of the segment at each end,
+    must not change), both ``lambda_max`` (the run's stored value for SGD, Lanczos to a relative
+    accuracy of about 1e-3 for the rescaled point), the curvature of the segment at each end,
     whether the segment makes the SGD end look the sharper one, and whether that verdict is
     wrong (the segment ranks the two ends unlike their ``lambda_max``, whichever is flatter).
-    Everything is measured on the pairs of :func:`_training_data`.
+    Everything is measured in ``dtype`` on the pairs on which the runs' ``lambda_max`` was
+    measured.
     """
-    from flatlib.hessian import full_loss, top_eigenpairs
+    from flatlib.hessian import full_loss, hvp, operator_eigenpairs
 
     _check_runs(runs)
     rows = {(r["optimizer"], int(r["seed"])): r for _, r in runs.iterrows()}
@@ -839,21 +858,24 @@ def rescaling_table(
             raise ValueError(f"runs has no {key[0]} run with seed {key[1]}")
     if isinstance(alphas, (str, bytes)) or not isinstance(alphas, Sequence) or not alphas:
         raise TypeError(f"alphas must be a non-empty sequence of positive floats, got {alphas!r}")
-    x, y = _training_data(rows[("sgd", sgd_seed)])
-    model_sgd = rebuild_model(rows[("sgd", sgd_seed)])
-    model_adam = rebuild_model(rows[("adam", adam_seed)])
-    lam_sgd = top_eigenpairs(model_sgd, nn.MSELoss(), x, y, k=1, tol=1e-4).sharpness
+    x, y = _training_data(rows[("sgd", sgd_seed)], dtype)
+    model_sgd = rebuild_model(rows[("sgd", sgd_seed)], dtype)
+    model_adam = rebuild_model(rows[("adam", adam_seed)], dtype)
+    lam_sgd = float(rows[("sgd", sgd_seed)]["sharpness"])
+    sgd_hessian = hvp(model_sgd, nn.MSELoss(), x, y)
     out = []
     for alpha in alphas:
         moved = rescale_layers(model_adam, layer, alpha)
-        lam = top_eigenpairs(moved, nn.MSELoss(), x, y, k=1, tol=1e-4).sharpness
-        p = segment_section(model_sgd, moved, x, y, n_points=5, n_closeup=9)
+        adam_hessian = hvp(moved, nn.MSELoss(), x, y)
+        lam = operator_eigenpairs(adam_hessian, k=1, tol=1e-3).eigenvalues[0]
+        p = segment_section(model_sgd, moved, x, y, n_points=3, n_closeup=9,
+                            hessians=(sgd_hessian, adam_hessian))  # fmt: skip
         out.append(
             {
                 "alpha": float(alpha),
                 "loss at Adam": full_loss(moved, nn.MSELoss(), x, y),
                 "lambda_max SGD": lam_sgd,
-                "lambda_max Adam": lam,
+                "lambda_max Adam": float(lam),
                 "line curvature at SGD": p.curv_sgd,
                 "line curvature at Adam": p.curv_adam,
                 "SGD looks sharper": p.curv_sgd > p.curv_adam,

@@ -5,20 +5,26 @@ with SGD and measure the sharpness ``lambda_max`` of the minimum reached. Theore
 predicts, for linear networks, that the flattest minima get sharper linearly in ``m``, so the
 largest step size that still converges shrinks like ``1/m`` (linear stability needs
 ``lambda_max <= 2 / eta``). The runs come from :func:`flatlib.sweep.run_grid` with
-:func:`flatlib.sweep.run_denoising`; this module builds the grids and analyses the tables.
+:func:`flatlib.sweep.run_denoising` under the protocol of :func:`flatlib.sweep.denoising_config`
+(all of MNIST, bias-free layers, fresh noise for every minibatch, a run counts as converged
+when its full training loss reaches :data:`flatlib.sweep.TARGET_LOSS` within the epoch cap);
+this module builds the grids and analyses the tables.
 
 * :func:`chapter_grid`, :func:`run_chapter` - the grid of Fig. 4 (identity init) or Fig. 5
   (He init), quick (CPU) or full (paper) scale.
-* :func:`converged_mask`, :func:`sharpness_map` - which tiles converged to a useful minimum,
-  and the heat map of Figs. 4(a)/5(a).
-* :func:`max_convergent_step`, :func:`flattest_sharpness_by_depth`, :func:`loglog_slope` -
-  Fig. 4(b) and the ``eta_max ~ 1/m`` fit.
+* :func:`converged_mask`, :func:`sharpness_map`, :func:`loss_map`, :func:`loss_at_check`,
+  :func:`outcome_counts` - which tiles converged, the heat map of Figs. 4(a)/5(a), and the
+  loss where the runs stopped or after their first epoch.
+* :func:`max_convergent_step`, :func:`max_stable_step`, :func:`flattest_sharpness_by_depth`,
+  :func:`loglog_slope`, :func:`depth_slope`, :func:`step_trend` - Fig. 4(b) and the
+  ``eta_max ~ 1/m`` fit.
 * :func:`theorem1_prediction` - eq. (17) for the optimal linear map of the data, in the
   ``nn.MSELoss`` convention (divided by the number of output pixels).
 * :func:`stability_table`, :func:`findings` - the ``lambda_max <= 2 / eta`` check and the
-  qualitative findings the chapter asserts.
-* :func:`plot_fig4`, :func:`plot_fig5`, :func:`tile_slider` - the figures and the tile slider.
-* :func:`full_runs`, :func:`scale_comparison` - a committed full-mode result
+  qualitative findings of Figs. 4-5 as numbers.
+* :func:`training_curve`, :func:`plot_fig4`, :func:`plot_fig5`, :func:`tile_slider` - the
+  figures and the tile slider.
+* :func:`full_runs`, :func:`scale_comparison` - a committed paper-scale record
   (:mod:`flatlib.full_results`) and its findings beside quick mode's.
 """
 
@@ -31,7 +37,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
+from matplotlib.ticker import (
+    FixedLocator,
+    FormatStrFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int
@@ -44,63 +56,72 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIG5B_TILE",
+    "FULL_DEPTHS",
+    "FULL_HE_DEPTHS",
+    "FULL_HE_LRS",
+    "FULL_LRS",
     "INITS",
     "QUICK_DEPTHS",
-    "QUICK_HE_LRS",
-    "QUICK_HE_OVERRIDES",
+    "QUICK_HE_EPOCHS",
     "QUICK_LRS",
-    "QUICK_OVERRIDES",
     "SECTION_RADIUS",
     "STABILITY_RTOL",
-    "USEFUL_RATIO",
     "Findings",
     "chapter_grid",
     "converged_mask",
+    "depth_slope",
     "findings",
     "flattest_sharpness_by_depth",
     "full_runs",
     "loglog_slope",
+    "loss_at_check",
+    "loss_map",
     "max_convergent_step",
     "max_stable_step",
+    "outcome_counts",
     "plot_fig4",
     "plot_fig5",
     "run_chapter",
     "scale_comparison",
     "sharpness_map",
     "stability_table",
+    "step_trend",
     "theorem1_prediction",
     "tile_slider",
+    "training_curve",
 ]
 
 INITS: tuple[str, ...] = ("identity", "he")
 """Fig. 4 uses identity initialisation, Fig. 5 the He initialisation."""
-QUICK_DEPTHS: tuple[int, ...] = (2, 4, 8, 16)
-"""Depths ``m`` of the quick-mode grid (full mode runs 2, 4, ..., 20)."""
-QUICK_LRS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-"""Step sizes of the quick-mode grid (full mode runs 0.25 to 4)."""
-QUICK_OVERRIDES: dict[str, Any] = {"n_train": 1000, "epochs": 10, "sharpness_tol": 1e-4}
-"""Quick-mode settings; 196-pixel digits, 1,000 training pairs, 10 epochs (100 SGD steps)."""
-QUICK_HE_LRS: tuple[float, ...] = (0.125, 0.25, *QUICK_LRS)
-"""Step sizes of the quick-mode He grid, those of Fig. 4 and two smaller ones."""
-QUICK_HE_OVERRIDES: dict[str, Any] = {**QUICK_OVERRIDES, "epochs": 100}
-"""The quick-mode He settings, those of :data:`QUICK_OVERRIDES` with 100 epochs (1,000 steps).
-
-He-initialised nets start far from the identity map and need about ten times longer to leave
-the trivial plateau; their diverged runs stop within a few steps, so the extra cost is small.
-"""
+QUICK_DEPTHS: tuple[int, ...] = (2, 4, 8)
+"""Depths ``m`` of both quick-mode grids (196-pixel digits, CPU)."""
+QUICK_LRS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)
+"""Step sizes of both quick-mode grids (powers of two, so the log-log fit is evenly spaced)."""
+QUICK_HE_EPOCHS = 1
+"""Epoch cap of the quick-mode He grid (the identity grid keeps
+:data:`flatlib.sweep.EPOCH_CAP`). He-initialised nets learn far more slowly; a run that
+neither diverges nor reaches the target costs the whole cap, so quick mode follows them for
+one epoch only: enough to see which step sizes diverge and to compare the loss after the
+first epoch with the identity runs'."""
+FULL_DEPTHS: tuple[int, ...] = (2, 4, 8, 12, 16, 18)
+"""Depths of the full-mode identity grid (18 is the depth of the paper's Fig. 5(b))."""
+FULL_LRS: tuple[float, ...] = (0.5, 1.0, 2.25, 4.0, 8.0, 16.0)
+"""Step sizes of the full-mode identity grid (2.25 is the step size of the paper's Fig. 5(b))."""
+FULL_HE_DEPTHS: tuple[int, ...] = (2, 4, 8, 18)
+"""Depths of the full-mode He grid, a subset of :data:`FULL_DEPTHS`."""
+FULL_HE_LRS: tuple[float, ...] = (0.5, 1.0, 2.25, 4.0)
+"""Step sizes of the full-mode He grid, a subset of :data:`FULL_LRS`."""
 SECTION_RADIUS = 0.3
-"""Half-width of the top-eigenvector cross-section recorded for every tile (tile slider)."""
+"""Half-width of the top-eigenvector cross-section recorded for every converged tile."""
 FIG5B_TILE: dict[str, dict[str, float]] = {
-    "quick": {"depth": 4, "lr": 2.0},
+    "quick": {"depth": 8, "lr": 2.0},
     "full": {"depth": 18, "lr": 2.25},
 }
 """The tile whose loss curves Fig. 5(b) compares (the paper uses m = 18, eta = 2.25)."""
-USEFUL_RATIO = 0.95
-"""A converged tile must reach a training loss at most this fraction of the trivial loss."""
 STABILITY_RTOL = 0.02
 """Relative tolerance of the check ``lambda_max <= (1 + STABILITY_RTOL) 2 / eta``."""
 
-_REQUIRED = ("depth", "lr", "status", "sharpness", "final_train_loss", "trivial_loss")
+_REQUIRED = ("depth", "lr", "status", "sharpness")
 
 
 def _init(init: str) -> str:
@@ -120,29 +141,36 @@ def _check_runs(runs: Any, name: str = "runs") -> pd.DataFrame:
     return runs
 
 
+def _depths(runs: pd.DataFrame) -> list[Any]:
+    return sorted(runs["depth"].unique())
+
+
 # ----------------------------------------------------------------------------- the runs
 
 
 def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[str, Any]]:
     """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
 
-    Quick mode: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` with :data:`QUICK_OVERRIDES` for the
-    identity, :data:`QUICK_DEPTHS` x :data:`QUICK_HE_LRS` with :data:`QUICK_HE_OVERRIDES` for He;
-    full mode: :func:`flatlib.sweep.step_size_depth_grid` at paper scale, unchanged (784-pixel
-    digits, 12,000 steps, depths 2-20). Every converged run also records the loss along its
-    top Hessian eigenvector within :data:`SECTION_RADIUS` (for :func:`tile_slider`).
+    Every run follows :func:`flatlib.sweep.denoising_config` and records the loss along its
+    top Hessian eigenvector within :data:`SECTION_RADIUS` when it converges (for
+    :func:`tile_slider`).
+
+    * quick: :data:`QUICK_DEPTHS` x :data:`QUICK_LRS` for both initialisations; the identity
+      runs have the standard epoch cap, the He runs :data:`QUICK_HE_EPOCHS`.
+    * full: :data:`FULL_DEPTHS` x :data:`FULL_LRS` (identity), :data:`FULL_HE_DEPTHS` x
+      :data:`FULL_HE_LRS` (He), both with the standard full-mode cap.
     """
     from flatlib.sweep import step_size_depth_grid
 
     init, value = _init(init), resolve_mode(mode)
     section = {"section_radius": SECTION_RADIUS}
-    if value == "quick" and init == "he":
-        overrides = {**QUICK_HE_OVERRIDES, **section}
-        return step_size_depth_grid(QUICK_DEPTHS, QUICK_HE_LRS, init, value, **overrides)
     if value == "quick":
-        overrides = {**QUICK_OVERRIDES, **section}
-        return step_size_depth_grid(QUICK_DEPTHS, QUICK_LRS, init, value, **overrides)
-    return step_size_depth_grid(None, None, init, value, **section)
+        if init == "he":
+            section["epochs"] = QUICK_HE_EPOCHS
+        return step_size_depth_grid(QUICK_DEPTHS, QUICK_LRS, init, value, **section)
+    if init == "he":
+        return step_size_depth_grid(FULL_HE_DEPTHS, FULL_HE_LRS, init, value, **section)
+    return step_size_depth_grid(FULL_DEPTHS, FULL_LRS, init, value, **section)
 
 
 def run_chapter(
@@ -167,66 +195,107 @@ def run_chapter(
 # ----------------------------------------------------------------------------- analysis
 
 
-def converged_mask(runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO) -> pd.Series:
-    """Tiles that converged to a useful minimum (the coloured tiles of Figs. 4(a), 5(a)).
+def converged_mask(runs: pd.DataFrame) -> pd.Series:
+    """Tiles that converged (the coloured tiles of Figs. 4(a), 5(a)).
 
-    A tile counts when :func:`flatlib.training.train` classified it ``"converged"``, its
-    sharpness was measured, and its final training loss is at most ``useful_ratio`` times the
-    trivial loss (outputting the mean digit): a net whose ReLUs died and that returns the mean
-    image is stuck at a useless critical point, not at a denoising minimum.
+    A tile counts when :func:`flatlib.training.train` classified it ``"converged"`` (its full
+    training loss reached the run's ``target_loss`` within the epoch cap) and its sharpness
+    was measured (finite).
     """
     runs = _check_runs(runs)
-    ratio = as_float(useful_ratio, "useful_ratio", positive=True)
-    loss = runs["final_train_loss"].to_numpy(dtype=float)
-    trivial = runs["trivial_loss"].to_numpy(dtype=float)
-    ok = (
-        (runs["status"] == "converged").to_numpy()
-        & np.isfinite(runs["sharpness"].to_numpy(dtype=float))
-        & (loss <= ratio * trivial)
+    ok = (runs["status"] == "converged").to_numpy() & np.isfinite(
+        runs["sharpness"].to_numpy(dtype=float)
     )
     return pd.Series(ok, index=runs.index, name="converged")
 
 
-def sharpness_map(runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO) -> pd.DataFrame:
+def _pivot(runs: pd.DataFrame, values: pd.Series, name: str) -> pd.DataFrame:
+    table = pd.DataFrame({"depth": runs["depth"], "lr": runs["lr"], name: values})
+    return table.pivot_table(index="depth", columns="lr", values=name, dropna=False)
+
+
+def sharpness_map(runs: pd.DataFrame) -> pd.DataFrame:
     """Heat map of Fig. 4(a)/5(a): rows depth, columns step size, NaN where not converged.
 
     The plots leave NaN tiles blank and mark the diverged ones with ``x``.
     """
     runs = _check_runs(runs)
-    values = runs["sharpness"].where(converged_mask(runs, useful_ratio))
-    table = pd.DataFrame({"depth": runs["depth"], "lr": runs["lr"], "sharpness": values})
-    return table.pivot_table(index="depth", columns="lr", values="sharpness", dropna=False)
+    return _pivot(runs, runs["sharpness"].where(converged_mask(runs)), "sharpness")
 
 
-def max_convergent_step(runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO) -> pd.Series:
+def loss_map(runs: pd.DataFrame) -> pd.DataFrame:
+    """The full training loss where each run stopped (rows depth, columns step size).
+
+    At the target for a converged run, at the epoch cap for one that did not converge, NaN for
+    a diverged run.
+    """
+    runs = _check_runs(runs)
+    if "final_train_loss" not in runs.columns:
+        raise ValueError("runs lacks the columns ['final_train_loss']")
+    loss = runs["final_train_loss"].astype(float).where(runs["status"] != "diverged")
+    return _pivot(runs, loss, "final_train_loss")
+
+
+def loss_at_check(runs: pd.DataFrame, check: int = 1) -> pd.DataFrame:
+    """The full training loss at each run's ``check``-th epoch check (rows depth, columns lr).
+
+    ``check=1`` is the loss after the first epoch: a like-for-like comparison of runs with
+    different caps. NaN where a run stopped before that check (it diverged, or it converged
+    at an earlier one) or carries no ``check_loss``.
+    """
+    runs = _check_runs(runs)
+    k = as_int(check, "check", minimum=1)
+    if "check_loss" not in runs.columns:
+        raise ValueError("runs lacks the columns ['check_loss']")
+
+    def pick(value: Any) -> float:
+        ok = isinstance(value, (np.ndarray, list, tuple))
+        losses = np.asarray(value, dtype=float).ravel() if ok else ()
+        return float(losses[k - 1]) if len(losses) >= k else np.nan
+
+    return _pivot(runs, runs["check_loss"].map(pick), "check_loss")
+
+
+def outcome_counts(runs: pd.DataFrame) -> pd.Series:
+    """How many tiles converged (:func:`converged_mask`), did not converge, diverged, in all."""
+    runs = _check_runs(runs)
+    ok = converged_mask(runs)
+    diverged = runs["status"] == "diverged"
+    return pd.Series(
+        {
+            "converged": int(ok.sum()),
+            "not converged": int((~ok & ~diverged).sum()),
+            "diverged": int(diverged.sum()),
+            "tiles": len(runs),
+        },
+        name="tiles",
+    )
+
+
+def max_convergent_step(runs: pd.DataFrame) -> pd.Series:
     """Largest step size whose tile converged, per depth (NaN if none did)."""
     runs = _check_runs(runs)
-    ok = runs[converged_mask(runs, useful_ratio)]
-    depths = sorted(runs["depth"].unique())
-    return ok.groupby("depth")["lr"].max().reindex(depths).rename("max_lr")
+    ok = runs[converged_mask(runs)]
+    return ok.groupby("depth")["lr"].max().reindex(_depths(runs)).rename("max_lr")
 
 
 def max_stable_step(runs: pd.DataFrame) -> pd.Series:
     """Largest step size per depth whose run did not diverge: the stability edge (NaN if none).
 
-    Unlike :func:`max_convergent_step` this counts a run that stayed bounded but has not yet
-    left the trivial plateau: stability (Lemma S2-S4, ``lambda_max <= 2 / eta``) decides
-    divergence, not how much the net has learned.
+    Unlike :func:`max_convergent_step` this counts a run that stayed bounded without reaching
+    the target: divergence is what the stability rule ``lambda_max <= 2 / eta`` speaks about,
+    whether or not the net has learned enough yet.
     """
     runs = _check_runs(runs)
     ok = runs[runs["status"] != "diverged"]
-    depths = sorted(runs["depth"].unique())
-    return ok.groupby("depth")["lr"].max().reindex(depths).rename("max_stable_lr")
+    return ok.groupby("depth")["lr"].max().reindex(_depths(runs)).rename("max_stable_lr")
 
 
-def flattest_sharpness_by_depth(
-    runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO
-) -> pd.Series:
+def flattest_sharpness_by_depth(runs: pd.DataFrame) -> pd.Series:
     """Lowest sharpness over the converged tiles of each depth (Fig. 4(b), NaN if none)."""
     runs = _check_runs(runs)
-    ok = runs[converged_mask(runs, useful_ratio)]
-    depths = sorted(runs["depth"].unique())
-    return ok.groupby("depth")["sharpness"].min().reindex(depths).rename("flattest")
+    ok = runs[converged_mask(runs)]
+    return ok.groupby("depth")["sharpness"].min().reindex(_depths(runs)).rename("flattest")
 
 
 def loglog_slope(x: Any, y: Any) -> float:
@@ -243,6 +312,39 @@ def loglog_slope(x: Any, y: Any) -> float:
     return float(np.polyfit(np.log(xs[keep]), np.log(ys[keep]), 1)[0])
 
 
+def depth_slope(values: pd.Series) -> float:
+    """:func:`loglog_slope` of a per-depth series (index: depth) against depth.
+
+    NaN when fewer than two depths have a finite value, e.g. when no tile converged: then
+    there is nothing to fit, which is a finding in itself rather than an error.
+    """
+    if not isinstance(values, pd.Series):
+        raise TypeError(
+            f"values must be a pandas Series indexed by depth, got {type(values).__name__}"
+        )
+    finite = values.astype(float).replace([np.inf, -np.inf], np.nan).dropna()
+    if finite.index.nunique() < 2:
+        return float("nan")
+    return loglog_slope(finite.index.to_numpy(dtype=float), finite.to_numpy())
+
+
+def step_trend(runs: pd.DataFrame) -> pd.Series:
+    """Per depth, the log-log slope of the converged tiles' ``lambda_max`` against step size.
+
+    Negative where larger steps found flatter minima (Fig. 4(a): bluer tiles to the right);
+    NaN at a depth with fewer than two converged tiles.
+    """
+    runs = _check_runs(runs)
+    ok = runs[converged_mask(runs)]
+    out = {}
+    for depth in _depths(runs):
+        row = ok[ok["depth"] == depth]
+        out[depth] = (
+            loglog_slope(row["lr"], row["sharpness"]) if row["lr"].nunique() >= 2 else np.nan
+        )
+    return pd.Series(out, name="slope vs lr", dtype=float).rename_axis("depth")
+
+
 def theorem1_prediction(depths: Sequence[int], x: Any, y: Any) -> np.ndarray:
     """Eq. (17) for the data's optimal linear map, divided by the output dimension ``d_y``.
 
@@ -254,25 +356,25 @@ def theorem1_prediction(depths: Sequence[int], x: Any, y: Any) -> np.ndarray:
     xs = as_float_array(x, "x", ndim=2)
     ys = as_float_array(y, "y", ndim=2)
     t = linear.optimal_map(xs, ys)
+    if isinstance(depths, (str, bytes)) or not isinstance(depths, Sequence):
+        raise TypeError(f"depths must be a sequence of ints, got {type(depths).__name__}")
     ms = [as_int(m, "depths[i]", minimum=1) for m in depths]
     if not ms:
         raise ValueError("depths must not be empty")
     return np.array([linear.flattest_sharpness(t, m) / ys.shape[1] for m in ms])
 
 
-def stability_table(
-    runs: pd.DataFrame, useful_ratio: float = USEFUL_RATIO, rtol: float = STABILITY_RTOL
-) -> pd.DataFrame:
+def stability_table(runs: pd.DataFrame, rtol: float = STABILITY_RTOL) -> pd.DataFrame:
     """The numbers check: measured ``lambda_max`` beside the bound ``2 / eta`` per converged tile.
 
-    ``margin = 1 - lambda_max eta / 2`` (the fraction of the bound left unused);
+    ``ratio = lambda_max eta / 2`` (above 1: sharper than the bound allows);
     ``within`` says whether ``lambda_max <= (1 + rtol) 2 / eta``.
     """
     runs = _check_runs(runs)
     tol = as_float(rtol, "rtol")
     if tol < 0:
         raise ValueError(f"rtol must be >= 0, got {tol}")
-    ok = runs[converged_mask(runs, useful_ratio)]
+    ok = runs[converged_mask(runs)]
     bound = 2.0 / ok["lr"].to_numpy(dtype=float)
     sharp = ok["sharpness"].to_numpy(dtype=float)
     return pd.DataFrame(
@@ -281,7 +383,7 @@ def stability_table(
             "lr": ok["lr"].to_numpy(dtype=float),
             "lambda_max": sharp,
             "2/eta": bound,
-            "margin": 1.0 - sharp / bound,
+            "ratio": sharp / bound,
             "within": sharp <= (1.0 + tol) * bound,
         }
     )
@@ -289,8 +391,10 @@ def stability_table(
 
 @dataclass(frozen=True)
 class Findings:
-    """The qualitative findings of Figs. 4-5 as numbers (see :func:`findings`)."""
+    """The findings of Figs. 4-5 as numbers (see :func:`findings`)."""
 
+    counts_identity: pd.Series
+    counts_he: pd.Series
     max_lr_identity: pd.Series
     max_lr_he: pd.Series
     lr_slope: float
@@ -301,9 +405,23 @@ class Findings:
     flattest_identity: pd.Series
     flattest_he: pd.Series
     flattest_slope: float
-    he_less_tolerant: bool
-    he_sharper: bool
-    all_within_bound: bool
+    step_trend_identity: pd.Series
+    diverged_only_he: int
+    diverged_only_identity: int
+    he_sharper: bool | None
+    max_ratio: float
+    n_within: int
+    n_checked: int
+
+    @property
+    def he_less_tolerant(self) -> bool:
+        """Some tile diverged from He but not from the identity, and no tile the other way."""
+        return self.diverged_only_he > 0 and self.diverged_only_identity == 0
+
+    @property
+    def all_within_bound(self) -> bool:
+        """Every converged tile passes :func:`stability_table` (vacuously true with none)."""
+        return self.n_within == self.n_checked
 
     def table(self) -> pd.DataFrame:
         """Per depth: largest convergent and stable steps, flattest sharpness; identity vs He."""
@@ -319,57 +437,99 @@ class Findings:
         )
 
 
-def _edge_slope(depths: np.ndarray, steps: pd.Series) -> float:
-    """:func:`loglog_slope` of ``steps`` against ``depths``, NaN with fewer than two points."""
-    if steps.notna().sum() < 2:
-        return float("nan")
-    return loglog_slope(depths, steps.to_numpy())
+def _diverged(runs: pd.DataFrame) -> pd.Series:
+    keys = list(zip(runs["depth"].astype(int), runs["lr"].astype(float), strict=True))
+    return pd.Series((runs["status"] == "diverged").to_numpy(), index=pd.Index(keys))
 
 
-def findings(
-    identity: pd.DataFrame, he: pd.DataFrame, useful_ratio: float = USEFUL_RATIO
-) -> Findings:
-    """Slopes and comparisons the chapter asserts.
+def findings(identity: pd.DataFrame, he: pd.DataFrame) -> Findings:
+    """Counts, slopes and comparisons of the two grids.
 
-    ``lr_slope``/``flattest_slope``: log-log slopes against depth of the identity grid's largest
-    convergent step (theory about ``-1``) and flattest sharpness (theory about ``+1``).
-    ``stable_slope_identity``/``stable_slope_he``: the same slope for the largest step that did
-    not diverge (:func:`max_stable_step`) in each grid (NaN if fewer than two depths have one).
-    ``he_less_tolerant``: at every depth He's largest convergent step (0 if none) is at most
-    identity's, and smaller at some depth. ``he_sharper``: some depth has converged tiles in
-    both grids, and at every such depth He's flattest tile is sharper. ``all_within_bound``:
-    every converged tile of both grids passes :func:`stability_table`.
+    ``lr_slope``/``flattest_slope``: :func:`depth_slope` of the identity grid's largest
+    convergent step (theory about ``-1``) and flattest sharpness (theory about ``+1``), NaN
+    with fewer than two depths to fit. ``stable_slope_*``: the same for the largest step that
+    did not diverge (:func:`max_stable_step`). ``diverged_only_he``/``diverged_only_identity``:
+    tiles run in both grids that diverged from one initialisation only.
+    ``he_sharper``: at every depth where both grids have a converged tile, He's flattest tile
+    is the sharper one; ``None`` when there is no such depth (nothing to compare).
+    ``max_ratio``/``n_within``/``n_checked``: the largest ``lambda_max eta / 2`` and how many
+    of the converged tiles of both grids pass :func:`stability_table`.
     """
     identity = _check_runs(identity, "identity")
     he = _check_runs(he, "he")
-    lr_id = max_convergent_step(identity, useful_ratio)
-    lr_he = max_convergent_step(he, useful_ratio).reindex(lr_id.index)
-    flat_id = flattest_sharpness_by_depth(identity, useful_ratio)
-    flat_he = flattest_sharpness_by_depth(he, useful_ratio).reindex(flat_id.index)
-    depths = lr_id.index.to_numpy(dtype=float)
-    a, b = lr_id.fillna(0.0).to_numpy(), lr_he.fillna(0.0).to_numpy()
+    depths = sorted(set(_depths(identity)) | set(_depths(he)))
+    lr_id = max_convergent_step(identity).reindex(depths)
+    lr_he = max_convergent_step(he).reindex(depths)
+    flat_id = flattest_sharpness_by_depth(identity).reindex(depths)
+    flat_he = flattest_sharpness_by_depth(he).reindex(depths)
+    stable_id = max_stable_step(identity).reindex(depths)
+    stable_he = max_stable_step(he).reindex(depths)
     both = flat_id.notna() & flat_he.notna()
-    within = pd.concat([stability_table(r, useful_ratio) for r in (identity, he)])["within"]
-    stable_id = max_stable_step(identity)
-    stable_he = max_stable_step(he).reindex(stable_id.index)
+    checks = pd.concat([stability_table(r) for r in (identity, he)])
+    div_id, div_he = _diverged(identity), _diverged(he)
+    shared = div_id.index.intersection(div_he.index)
+    a, b = div_id[shared].to_numpy(bool), div_he[shared].to_numpy(bool)
     return Findings(
+        counts_identity=outcome_counts(identity),
+        counts_he=outcome_counts(he),
         max_lr_identity=lr_id,
         max_lr_he=lr_he,
-        lr_slope=loglog_slope(depths, lr_id.to_numpy()),
+        lr_slope=depth_slope(lr_id),
         max_stable_identity=stable_id,
         max_stable_he=stable_he,
-        stable_slope_identity=_edge_slope(depths, stable_id),
-        stable_slope_he=_edge_slope(depths, stable_he),
+        stable_slope_identity=depth_slope(stable_id),
+        stable_slope_he=depth_slope(stable_he),
         flattest_identity=flat_id,
         flattest_he=flat_he,
-        flattest_slope=loglog_slope(depths, flat_id.to_numpy()),
-        he_less_tolerant=bool(np.all(b <= a) and np.any(b < a)),
-        he_sharper=bool(both.any() and np.all(flat_he[both] > flat_id[both])),
-        all_within_bound=bool(within.all()),
+        flattest_slope=depth_slope(flat_id),
+        step_trend_identity=step_trend(identity),
+        diverged_only_he=int((b & ~a).sum()),
+        diverged_only_identity=int((a & ~b).sum()),
+        he_sharper=bool((flat_he[both] > flat_id[both]).all()) if both.any() else None,
+        max_ratio=float(checks["ratio"].max()) if len(checks) else float("nan"),
+        n_within=int(checks["within"].sum()),
+        n_checked=len(checks),
     )
 
 
 # ----------------------------------------------------------------------------- figures
+
+
+def training_curve(row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """One run's full training loss against SGD steps: the curve of Fig. 5(b).
+
+    The per-epoch checks ``check_steps``/``check_loss`` (on the stored noise draw) after the
+    loss at step 0 (``initial_loss``) when the run carries them, else the logged minibatch
+    means ``curve_steps``/``train_loss_curve`` (a record without checks). Empty arrays when
+    the row has neither.
+    """
+    if not isinstance(row, pd.Series):
+        raise TypeError(f"row must be a pandas Series (one run), got {type(row).__name__}")
+
+    def array(name: str) -> np.ndarray:
+        value = row.get(name)
+        if isinstance(value, (np.ndarray, list, tuple)):
+            return np.asarray(value, dtype=float).ravel()
+        return np.zeros(0)
+
+    steps, loss = array("check_steps"), array("check_loss")
+    if steps.size == 0 or steps.size != loss.size:
+        steps, loss = array("curve_steps"), array("train_loss_curve")
+        if steps.size != loss.size:
+            return np.zeros(0), np.zeros(0)
+        return steps, loss
+    initial = row.get("initial_loss")
+    if isinstance(initial, (int, float, np.floating)) and np.isfinite(initial):
+        steps, loss = np.r_[0.0, steps], np.r_[float(initial), loss]
+    return steps, loss
+
+
+def _log_ticks(ax: Any) -> None:
+    """Plain ``%g`` labels at 1, 2 and 5 times powers of ten on a log y axis (no mathtext,
+    which is slow to render in every slider frame)."""
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _draw_map(ax: Any, runs: pd.DataFrame, title: str, vmax: float | None = None) -> Any:
@@ -408,26 +568,30 @@ def plot_fig4(runs: pd.DataFrame, prediction: Any | None = None) -> Figure:
     flat = flattest_sharpness_by_depth(runs)
     max_lr = max_convergent_step(runs)
     depths = flat.index.to_numpy(dtype=float)
-    fig, axes = subplots(1, 3, figsize=(14, 4), layout="constrained")
-    image = _draw_map(axes[0], runs, "(a) sharpness, identity init")
-    fig.colorbar(image, ax=axes[0], label=r"$\lambda_{\max}$ (MSELoss)")
-    axes[1].plot(depths, flat.to_numpy(), "o-", label="flattest tile (measured)")
+    pred = None
     if prediction is not None:
         pred = as_float_array(prediction, "prediction", ndim=1)
         if pred.size != depths.size:
             raise ValueError(f"prediction must hold {depths.size} values, got {pred.size}")
+    fig, axes = subplots(1, 3, figsize=(14, 4), layout="constrained")
+    image = _draw_map(axes[0], runs, "(a) sharpness, identity init")
+    fig.colorbar(image, ax=axes[0], label=r"$\lambda_{\max}$ (MSELoss)")
+    axes[1].plot(depths, flat.to_numpy(), "o-", label="flattest tile (measured)")
+    if pred is not None:
         axes[1].plot(depths, pred, "k--", label=r"eq. (17) $/ d_y$, linear net")
     axes[1].set_xlabel("depth $m$")
     axes[1].set_ylabel(r"$\lambda_{\max}$")
     axes[1].set_title("(b) flattest minimum vs depth")
     axes[1].legend()
-    axes[2].loglog(depths, max_lr.to_numpy(), "s-", label="largest convergent step")
-    ok = np.isfinite(max_lr.to_numpy())
-    if ok.sum() >= 2:
-        slope = loglog_slope(depths, max_lr.to_numpy())
+    ok = np.isfinite(max_lr.to_numpy(dtype=float))
+    axes[2].loglog(depths[ok], max_lr.to_numpy()[ok], "s-", label="largest convergent step")
+    slope = depth_slope(max_lr)
+    if np.isfinite(slope):
         ref = max_lr.to_numpy()[ok][0] * (depths / depths[ok][0]) ** -1.0
         axes[2].loglog(depths, ref, "k:", label="slope -1 (theory)")
         axes[2].set_title(f"(c) fitted slope {slope:.2f}")
+    else:
+        axes[2].set_title("(c) fewer than two depths converged")
     axes[2].set_xlabel("depth $m$")
     axes[2].set_ylabel(r"$\eta_{\max}$")
     for axis, ticks in ((axes[2].xaxis, depths), (axes[2].yaxis, runs["lr"].unique())):
@@ -438,51 +602,77 @@ def plot_fig4(runs: pd.DataFrame, prediction: Any | None = None) -> Figure:
     return fig
 
 
-def _curve(runs: pd.DataFrame, depth: int, lr: float) -> tuple[np.ndarray, np.ndarray, str]:
-    row = runs[(runs["depth"] == depth) & np.isclose(runs["lr"], lr)]
-    if row.empty:
-        raise ValueError(f"no tile with depth={depth}, lr={lr} in the runs")
-    r = row.iloc[0]
-    steps = np.asarray(r.get("curve_steps", np.zeros(0)), dtype=float)
-    loss = np.asarray(r.get("train_loss_curve", np.zeros(0)), dtype=float)
-    return steps, loss, str(r["status"])
+def _tile(runs: pd.DataFrame, depth: int, lr: float) -> pd.Series | None:
+    row = runs[(runs["depth"] == depth) & np.isclose(runs["lr"].astype(float), lr)]
+    return None if row.empty else row.iloc[0]
+
+
+def _target(*runs: pd.DataFrame) -> float:
+    for table in runs:
+        if "target_loss" in table.columns:
+            values = table["target_loss"].astype(float).dropna()
+            if len(values):
+                return float(values.iloc[0])
+    return float("nan")
 
 
 def plot_fig5(identity: pd.DataFrame, he: pd.DataFrame, depth: int, lr: float) -> Figure:
     """Fig. 5: (a) the He-init sharpness map on the colour scale of Fig. 4(a), and (b) the
-    training loss curves of both initialisations at one tile ``(depth, lr)``."""
+    full training loss of both initialisations at one tile ``(depth, lr)`` (checked once per
+    epoch, :func:`training_curve`) beside the convergence target."""
     identity, he = _check_runs(identity, "identity"), _check_runs(he, "he")
+    rows = {name: _tile(runs, depth, lr) for name, runs in (("identity", identity), ("He", he))}
+    for name, row in rows.items():
+        if row is None:
+            raise ValueError(f"no tile with depth={depth}, lr={lr} in the {name} runs")
     fig, axes = subplots(1, 2, figsize=(10, 4), layout="constrained")
     image = _draw_map(axes[0], he, "(a) sharpness, He init", vmax=_map_vmax(identity, he))
     fig.colorbar(image, ax=axes[0], label=r"$\lambda_{\max}$ (MSELoss)")
-    for runs, name, style in ((identity, "identity", "C0-"), (he, "He", "C3-")):
-        steps, loss, status = _curve(runs, depth, lr)
-        axes[1].semilogy(steps, loss, style, marker=".", label=f"{name} init ({status})")
-    axes[1].axhline(float(identity["trivial_loss"].iloc[0]), color="0.5", ls=":", label="trivial")
+    for (name, row), style in zip(rows.items(), ("C0-", "C3-"), strict=True):
+        steps, loss = training_curve(row)
+        axes[1].semilogy(steps, loss, style, marker="o", label=f"{name} init ({row['status']})")
+    target = _target(identity, he)
+    if np.isfinite(target):
+        axes[1].axhline(target, color="k", ls="--", label=f"target {target:g}")
+    if "trivial_loss" in identity.columns:
+        trivial = float(identity["trivial_loss"].iloc[0])
+        axes[1].axhline(trivial, color="0.5", ls=":", label="trivial (mean digit)")
+    _log_ticks(axes[1])
     axes[1].set_xlabel("SGD step")
-    axes[1].set_ylabel("training loss (MSE)")
+    axes[1].set_ylabel("full training loss (MSE)")
     axes[1].set_title(rf"(b) $m = {depth}$, $\eta = {lr:g}$")
-    axes[1].legend()
+    axes[1].legend(fontsize=8)
     return fig
 
 
 def _draw_tile(runs: dict[str, pd.DataFrame], depth: int, lr: float) -> Figure:
-    fig, axes = subplots(1, 3, figsize=(14, 3.6), layout="constrained")
+    fig, axes = subplots(1, 3, figsize=(14, 3.6))
+    fig.subplots_adjust(wspace=0.3)
     names = list(runs)
+    target = _target(*runs.values())
     for i, name in enumerate(names):
-        steps, loss, status = _curve(runs[name], depth, lr)
-        axes[0].semilogy(steps, loss, f"C{3 * i}-", marker=".", label=f"{name} ({status})")
-        row = runs[name][(runs[name]["depth"] == depth) & np.isclose(runs[name]["lr"], lr)]
-        ok = bool(converged_mask(row).iloc[0])
-        value = float(row["sharpness"].iloc[0]) if ok else 0.0
-        axes[1].bar(i, value, color=f"C{3 * i}", alpha=1.0 if ok else 0.0)
-        label = f"{value:.3g}" if ok else "not converged"
-        axes[1].text(i, value, label, ha="center", va="bottom")
-        _draw_section(axes[2], row.iloc[0], f"C{3 * i}", name, ok)
+        row = _tile(runs[name], depth, lr)
+        color = f"C{3 * i}"
+        if row is None:
+            axes[0].plot([], [], color=color, label=f"{name} (not run)")
+            axes[1].text(i, 0.0, "not run", ha="center", va="bottom")
+            _draw_section(axes[2], None, color, name, False)
+            continue
+        steps, loss = training_curve(row)
+        axes[0].semilogy(steps, loss, f"{color}-", marker="o", label=f"{name} ({row['status']})")
+        ok = row["status"] == "converged" and np.isfinite(float(row["sharpness"]))
+        value = float(row["sharpness"]) if ok else 0.0
+        axes[1].bar(i, value, color=color, alpha=1.0 if ok else 0.0)
+        axes[1].text(i, value, f"{value:.3g}" if ok else str(row["status"]), ha="center",
+                     va="bottom")  # fmt: skip
+        _draw_section(axes[2], row, color, name, ok)
+    if np.isfinite(target):
+        axes[0].axhline(target, color="k", ls="--", lw=1, label=f"target {target:g}")
+    _log_ticks(axes[0])
     axes[0].set_xlabel("SGD step")
-    axes[0].set_ylabel("training loss")
+    axes[0].set_ylabel("full training loss")
     axes[0].set_title(rf"training curve, $m = {depth}$, $\eta = {lr:g}$")
-    axes[0].legend()
+    axes[0].legend(fontsize=8)
     axes[1].axhline(2.0 / lr, color="k", ls="--", label=r"$2/\eta$")
     axes[1].set_xticks(range(len(names)), names)
     axes[1].set_ylim(0.0, 1.15 * max(2.0 / lr, _map_vmax(*runs.values())))
@@ -496,13 +686,18 @@ def _draw_tile(runs: dict[str, pd.DataFrame], depth: int, lr: float) -> Figure:
     return fig
 
 
-def _draw_section(ax: Any, row: pd.Series, color: str, name: str, ok: bool) -> None:
-    """One run's loss along its top eigenvector beside the quadratic ``lambda_max r^2 / 2``."""
-    radii = row.get("section_radii")
+def _draw_section(ax: Any, row: pd.Series | None, color: str, name: str, ok: bool) -> None:
+    """One run's loss along its top eigenvector beside the quadratic ``lambda_max r^2 / 2``.
+
+    The rise is measured from the section's own value at ``r = 0``: the section is taken on
+    the run's ``sharpness_samples`` pairs, not on the whole training set."""
+    radii = None if row is None else row.get("section_radii")
     if not ok or not isinstance(radii, np.ndarray):
-        ax.plot([], [], color=color, label=f"{name}: no section (not converged)")
+        why = "not run" if row is None else str(row["status"])
+        ax.plot([], [], color=color, label=f"{name}: no section ({why})")
         return
-    rise = np.asarray(row["section_loss"]) - float(row["final_train_loss"])
+    loss = np.asarray(row["section_loss"], dtype=float)
+    rise = loss - loss[int(np.argmin(np.abs(radii)))]  # the loss at r = 0 on the same pairs
     ax.plot(radii, rise, "o", color=color, ms=4, label=f"{name}, measured")
     fine = np.linspace(radii[0], radii[-1], 101)
     ax.plot(fine, 0.5 * float(row["sharpness"]) * fine**2, "--", color=color,
@@ -510,10 +705,11 @@ def _draw_section(ax: Any, row: pd.Series, color: str, name: str, ok: bool) -> N
 
 
 def tile_slider(identity: pd.DataFrame, he: pd.DataFrame) -> SliderFigure:
-    """Pick a tile ``(depth, step size)``: its two training curves, sharpness vs ``2/eta``, and
-    the loss along each run's top Hessian eigenvector beside ``lambda_max r^2 / 2``."""
+    """Pick a tile ``(depth, step size)`` of the identity grid: both training curves, the
+    sharpness vs ``2/eta``, and the loss along each converged run's top Hessian eigenvector
+    beside ``lambda_max r^2 / 2``. A tile the He grid lacks is marked "not run"."""
     identity, he = _check_runs(identity, "identity"), _check_runs(he, "he")
-    depths = sorted(int(d) for d in identity["depth"].unique())
+    depths = [int(d) for d in _depths(identity)]
     lrs = sorted(float(v) for v in identity["lr"].unique())
     runs = {"identity": identity, "He": he}
     return slider_figure(
@@ -539,23 +735,32 @@ def full_runs(full: FullResults, init: str) -> pd.DataFrame:
 def scale_comparison(
     identity: pd.DataFrame, he: pd.DataFrame, full: FullResults | None
 ) -> pd.DataFrame:
-    """The findings of Figs. 4-5 (:func:`findings`) in quick mode beside full mode.
+    """The findings of Figs. 4-5 (:func:`findings`) in quick mode beside a paper-scale record.
 
-    Rows: the log-log slopes of the largest convergent step (identity; theory about ``-1``),
-    of the largest stable step (both grids) and of the flattest sharpness (about ``+1``),
-    and the three yes/no findings. The ``full`` column is NaN when no full-mode result is
-    committed.
+    Rows: converged tiles of each grid, the log-log slopes of the largest convergent step
+    (identity; theory about ``-1``), of the largest stable step (both grids) and of the
+    flattest sharpness (about ``+1``), the tiles that diverged from He only, whether He's
+    minima are sharper, and the largest ``lambda_max eta / 2``. The ``full`` column is NaN
+    when ``full`` is ``None`` (no record committed).
     """
+    from flatlib.full_results import FullResults
+
+    if full is not None and not isinstance(full, FullResults):
+        raise TypeError(f"full must be a FullResults or None, got {type(full).__name__}")
 
     def column(found: Findings) -> dict[str, Any]:
+        ci, ch = found.counts_identity, found.counts_he
         return {
+            "converged tiles (identity)": f"{ci['converged']} of {ci['tiles']}",
+            "converged tiles (He)": f"{ch['converged']} of {ch['tiles']}",
             "slope of max convergent lr (identity)": found.lr_slope,
             "slope of max stable lr (identity)": found.stable_slope_identity,
             "slope of max stable lr (He)": found.stable_slope_he,
             "slope of flattest sharpness (identity)": found.flattest_slope,
-            "He less tolerant of large steps": found.he_less_tolerant,
+            "tiles diverged from He only": found.diverged_only_he,
+            "tiles diverged from identity only": found.diverged_only_identity,
             "He sharper where both converge": found.he_sharper,
-            "every tile within 2/eta": found.all_within_bound,
+            "max lambda_max / (2/eta)": found.max_ratio,
         }
 
     quick = column(findings(identity, he))
@@ -563,6 +768,8 @@ def scale_comparison(
         other: dict[str, Any] = dict.fromkeys(quick, float("nan"))
     else:
         other = column(findings(full_runs(full, "identity"), full_runs(full, "he")))
-    table = pd.DataFrame({"quick": pd.Series(quick, dtype=object), "full": pd.Series(other)})
+    table = pd.DataFrame(
+        {"quick": pd.Series(quick, dtype=object), "full": pd.Series(other, dtype=object)}
+    )
     table.index.name = "finding"
     return table

@@ -280,7 +280,8 @@ def _step_size_depth(progress: bool, shard: Shard) -> Computed | None:
 
     keep = [
         "init", "depth", "lr", "status", "steps", "final_train_loss", "trivial_loss",
-        "sharpness", "seconds", "train_loss_curve", "curve_steps",
+        "initial_loss", "target_loss", "sharpness", "seconds", "train_loss_curve",
+        "curve_steps", "check_steps", "check_loss",
     ]  # fmt: skip
     parts = []
     for init in ssd.INITS:
