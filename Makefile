@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
-	$(BIN)/python -m flatlib.data
+	$(BIN)/python -m flatlib.nets.data
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -34,8 +34,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flatlib import hessian as fh  # noqa: E402
-from flatlib.models import mlp  # noqa: E402
+from flatlib.curvature import hessian as fh  # noqa: E402
+from flatlib.nets.models import mlp  # noqa: E402
 
 TARGETS = (1e-4, 1e-8)
 LADDER = [10.0**-e for e in range(1, 13)]

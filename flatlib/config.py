@@ -10,7 +10,7 @@ starting Python or Jupyter, or call :func:`set_mode` at the top of a notebook.
 The device is CUDA when PyTorch sees one, else the CPU; ``FLATLIB_DEVICE`` or
 :func:`set_device` override it. Finished experiment runs are cached under
 :func:`cache_dir` (``FLATLIB_CACHE``, default ``~/.cache/flatlib``), outside git; downloaded
-datasets (all of MNIST, see :func:`flatlib.data.load_mnist`) live apart from them under
+datasets (all of MNIST, see :func:`flatlib.nets.data.load_mnist`) live apart from them under
 :func:`data_dir` (``FLATLIB_DATA``, default ``~/.cache/flatlib-data``).
 """
 

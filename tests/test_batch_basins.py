@@ -1,4 +1,4 @@
-"""Tests of flatlib.batch_basins (Sagun et al., Sec. 4.1) and its figures (chapter 12)."""
+"""Tests of flatlib.experiments.batch_basins (Sagun et al., Sec. 4.1) and its figures (chapter 12)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import flatlib
-from flatlib import batch_basins as bb
-from flatlib.classifier import cross_entropy
-from flatlib.hessian import exact_hessian, get_vector, interpolate, set_vector
-from flatlib.models import mlp
+from flatlib.curvature.hessian import exact_hessian, get_vector, interpolate, set_vector
+from flatlib.experiments import batch_basins as bb
+from flatlib.nets.classifier import cross_entropy
+from flatlib.nets.models import mlp
 
 # A tiny but complete configuration: a few seconds for a whole two-phase run.
 TINY = dict(
@@ -195,7 +195,7 @@ def test_bad_input():
 
 def test_figures_draw_and_reject_bad_runs(cache):
     from flatlib.figures import batch_basins as fb
-    from flatlib.widgets import SliderFigure
+    from flatlib.figures.widgets import SliderFigure
 
     runs = bb.run_experiment(seeds=(0,), small_batches=(8, 60), progress=False, **TINY)
     table = fb.summary_table(runs)

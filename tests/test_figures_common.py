@@ -5,8 +5,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from flatlib import figures, stability
+from flatlib import figures
 from flatlib.figures import scalar as fs
+from flatlib.figures import stability
 
 
 def test_new_figure_and_subplots_are_detached_from_pyplot() -> None:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from flatlib import full_results as fr
-from flatlib import sweep as fs_sweep
-from flatlib.data import FULL_SPLITS, full_scale_source
+from flatlib import records as fr
+from flatlib.experiments import sweep as fs_sweep
 from flatlib.figures import flat_vs_sharp as fs
-from flatlib.models import mlp
+from flatlib.nets.data import FULL_SPLITS, full_scale_source
+from flatlib.nets.models import mlp
 
 
 def test_quadratic_curvature_recovers_second_derivative_with_slope():
@@ -202,7 +202,7 @@ def test_scale_comparison_quick_full_paper(tmp_path):
     adam = np.sqrt(np.mean((np.log([1.0, 1.0, 8.0]) - np.log([2.0, 4.0, 8.0])) ** 2))
     assert alone.loc["Adam gain imbalance", "quick"] == pytest.approx(adam)
     assert alone.loc["Adam / SGD lambda_max", "paper"] == pytest.approx(7.33, abs=0.01)
-    # a committed full-mode result, stored and read back through flatlib.full_results
+    # a committed full-mode result, stored and read back through flatlib.records
     honest = analysis.pair_table().assign(**{"line curvature at SGD": 0.0})
     # roles swapped: Adam is the flatter member and looks sharper along the segment
     swapped = analysis.pair_table().assign(**{"lambda_max Adam": 0.5, "line curvature at SGD": 0.1,

@@ -10,8 +10,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from flatlib import linear  # noqa: E402
 from flatlib.figures import gains  # noqa: E402
+from flatlib.theory import linear  # noqa: E402
 
 
 def _orthogonal_flattest(T: np.ndarray, m: int, seed: int) -> list[np.ndarray]:

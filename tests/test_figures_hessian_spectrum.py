@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from flatlib.curvature.outliers import count_outliers
 from flatlib.figures import hessian_spectrum as hs
-from flatlib.outliers import count_outliers
 
 
 @pytest.fixture(scope="module")

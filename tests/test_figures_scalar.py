@@ -13,8 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from flatlib import scalar  # noqa: E402
 from flatlib.figures import scalar as fs  # noqa: E402
+from flatlib.theory import scalar  # noqa: E402
 
 
 @pytest.mark.parametrize(

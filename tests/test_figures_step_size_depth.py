@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flatlib import full_results as fr
-from flatlib import linear
+from flatlib import records as fr
+from flatlib.experiments.sweep import EPOCH_CAP, NOISE_STD, TARGET_LOSS
 from flatlib.figures import step_size_depth as ssd
-from flatlib.sweep import EPOCH_CAP, NOISE_STD, TARGET_LOSS
+from flatlib.theory import linear
 
 TARGET = 0.03
 LRS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -145,7 +145,7 @@ def test_scale_comparison_without_and_with_a_record(tmp_path):
     assert alone.loc["slope of max convergent lr (identity)", "quick"] == pytest.approx(-1.0)
     assert alone.loc["He sharper where both converge", "quick"] is True
     assert alone.loc["converged tiles (He)", "quick"] == "7 of 15"
-    # a record with the roles swapped, stored and read back through flatlib.full_results;
+    # a record with the roles swapped, stored and read back through flatlib.records;
     # a record has no per-epoch checks, only the logged curve
     runs = pd.concat([he.assign(init="identity"), identity.assign(init="he")], ignore_index=True)
     runs = runs.drop(columns=["check_steps", "check_loss"])

@@ -12,8 +12,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from flatlib import linear  # noqa: E402
 from flatlib.figures import theorem4 as t4  # noqa: E402
+from flatlib.theory import linear  # noqa: E402
 
 SV = (2.0, 1.0, 0.5)
 

@@ -1,4 +1,4 @@
-"""flatlib.full_results: store, load and describe committed full-mode results."""
+"""flatlib.records: store, load and describe committed full-mode results."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flatlib import full_results as fr
+from flatlib import records as fr
 
 
 def _tables():

@@ -1,4 +1,4 @@
-"""Tests of flatlib.gauss_newton: H = G + R for softmax cross-entropy (Sagun et al., Sec. 2)."""
+"""Tests of flatlib.curvature.gauss_newton: H = G + R for softmax cross-entropy (Sagun et al., Sec. 2)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from flatlib.classifier import cross_entropy
-from flatlib.gauss_newton import (
+from flatlib.curvature.gauss_newton import (
     ggn_decomposition,
     ggn_matrix,
     ggn_rank_bound,
@@ -15,8 +14,9 @@ from flatlib.gauss_newton import (
     residual_matrix,
     softmax_hessian,
 )
-from flatlib.hessian import exact_hessian, get_vector, set_vector
-from flatlib.models import mlp
+from flatlib.curvature.hessian import exact_hessian, get_vector, set_vector
+from flatlib.nets.classifier import cross_entropy
+from flatlib.nets.models import mlp
 
 
 def _problem(activation="relu", n=7, k=3, seed=1):

@@ -1,4 +1,4 @@
-"""Checks of flatlib.hessian (HVPs, eigensolvers, spectra, cross-sections) and flatlib.models."""
+"""Checks of flatlib.curvature.hessian (HVPs, eigensolvers, spectra, cross-sections) and flatlib.nets.models."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from flatlib import hessian as fh
-from flatlib.models import mlp
+from flatlib.curvature import hessian as fh
+from flatlib.nets.models import mlp
 
 DT = torch.float64
 

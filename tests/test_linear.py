@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flatlib import linear
+from flatlib.theory import flattening, linear
 
 SETTINGS = settings(max_examples=25, deadline=None)
 
@@ -189,7 +189,7 @@ def test_gauge_flatten_theorems_2_to_4(prob):
     t, m, widths, seed = prob
     t = separated(t)  # a repeated top singular value makes the optimum very degenerate
     ws0 = linear.random_minimum(t, m, seed=seed, widths=widths)
-    res = linear.flatten(ws0, t, method="gauge", max_iter=5000)
+    res = flattening.flatten(ws0, t, method="gauge", max_iter=5000)
     assert res.method == "gauge" and res.converged
     assert relerr(linear.end_to_end(res.weights), t) < 1e-10
     assert res.history[-1] <= res.history[0]
@@ -201,7 +201,7 @@ def test_gauge_flatten_theorems_2_to_4(prob):
 def test_walk_flatten_theorems_2_and_3():
     t = np.random.default_rng(0).standard_normal((3, 3))
     ws0 = linear.random_minimum(t, 4, seed=1)
-    res = linear.flatten(ws0, t, method="walk", seed=0, tol=1e-3)
+    res = flattening.flatten(ws0, t, method="walk", seed=0, tol=1e-3)
     assert res.method == "walk" and res.converged
     assert np.all(np.diff(res.history) < 0)  # only decreasing steps are accepted
     assert relerr(linear.end_to_end(res.weights), t) < 1e-10
@@ -212,7 +212,7 @@ def test_walk_flatten_theorems_2_and_3():
 
 def test_flatten_reports_non_convergence():
     t = np.random.default_rng(0).standard_normal((3, 3))
-    res = linear.flatten(linear.random_minimum(t, 4, seed=1), t, method="walk", max_iter=3)
+    res = flattening.flatten(linear.random_minimum(t, 4, seed=1), t, method="walk", max_iter=3)
     assert not res.converged and res.n_iterations == 3
 
 
@@ -311,8 +311,8 @@ T0 = np.arange(1.0, 7.0).reshape(2, 3)
         (lambda: linear.is_flattest(linear.identity_init(2, 2), 2 * np.eye(2)), "weights"),
         (lambda: linear.v_gains(linear.identity_init(2, 2), np.eye(3)), "weights"),
         (lambda: linear.coupling_errors(linear.identity_init(2, 2), np.zeros((2, 2))), "T"),
-        (lambda: linear.flatten(linear.canonical_minimum(T0, 2), T0 + 1), "weights"),
-        (lambda: linear.flatten(linear.canonical_minimum(T0, 2), T0, method="x"), "method"),
+        (lambda: flattening.flatten(linear.canonical_minimum(T0, 2), T0 + 1), "weights"),
+        (lambda: flattening.flatten(linear.canonical_minimum(T0, 2), T0, method="x"), "method"),
         (lambda: linear.sharpness(linear.identity_init(2, 2), np.zeros((2, 2))), "sigma_x"),
         (lambda: linear.sharpness(linear.identity_init(2, 2), np.eye(3)), "sigma_x"),
         (lambda: linear.nu(np.ones((3, 2)), T0, 2), "B"),

@@ -1,4 +1,4 @@
-"""Tests of flatlib.non_white: both sides of the Sec. 5 conjecture for non-white inputs."""
+"""Tests of flatlib.theory.non_white: both sides of the Sec. 5 conjecture for non-white inputs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import expm
 
-from flatlib import linear
-from flatlib import non_white as nw
+from flatlib.experiments import non_white as nw_experiment
 from flatlib.figures.linear_hessian import autograd_hessian
+from flatlib.theory import linear
+from flatlib.theory import non_white as nw
 
 
 def _data(sigma: np.ndarray, T: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +141,7 @@ def test_max_nu_beats_random_unit_matrices_and_rank_one_formula():
         assert linear.nu(b / np.linalg.norm(b), T, m, sigma) <= best.value * (1 + 1e-12)
     r1 = nw.rank_one_nu(T, m, sigma)
     a, c = r1.B[:, 0] / np.linalg.norm(r1.B[:, 0]), r1.B[0] / np.linalg.norm(r1.B[0])
-    root = linear._sqrt_sigma(sigma, 3)
+    root = linear.sqrt_covariance(sigma, 3)
     formula = (
         2 * m * (np.linalg.norm(T @ root @ c) ** (m - 1) * np.linalg.norm(root @ c)) ** (2 / m)
     )
@@ -149,7 +150,7 @@ def test_max_nu_beats_random_unit_matrices_and_rank_one_formula():
 
 
 def test_run_instance_returns_scalars():
-    out = nw.run_instance({"d_x": 2, "d_y": 2, "m": 2, "condition": 10.0, "seed": 0})
+    out = nw_experiment.run_instance({"d_x": 2, "d_y": 2, "m": 2, "condition": 10.0, "seed": 0})
     assert set(out) >= {"min_sharpness", "max_nu", "gap"}
     assert all(isinstance(v, float) for v in out.values())
     assert out["gap"] >= -1e-10
@@ -190,5 +191,5 @@ def test_figures_draw():
     configs = [
         {"d_x": 2, "d_y": 2, "m": m, "condition": k, "seed": 0} for m in (2, 3) for k in (1.0, 10.0)
     ]
-    rows = [dict(c, **nw.run_instance(c)) for c in configs]
+    rows = [dict(c, **nw_experiment.run_instance(c)) for c in configs]
     assert isinstance(fig_nw.plot_gap_distribution(pd.DataFrame(rows)), Figure)

@@ -1,4 +1,4 @@
-"""Tests of flatlib.outliers: the gap, ratio and elbow rules of Sagun et al. (App. A)."""
+"""Tests of flatlib.curvature.outliers: the gap, ratio and elbow rules of Sagun et al. (App. A)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flatlib import outliers
+from flatlib.curvature import outliers
 
 
 def _brute(lam, window):

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from flatlib import edge_of_stability as eos
-from flatlib import linear, rescaling
-from flatlib.hessian import exact_hessian, top_eigenpairs
-from flatlib.models import mlp
+from flatlib.curvature.hessian import exact_hessian, top_eigenpairs
+from flatlib.experiments import edge_of_stability as eos
+from flatlib.nets.models import mlp
+from flatlib.theory import linear, rescaling
 
 SETTINGS = settings(max_examples=15, deadline=None)
 

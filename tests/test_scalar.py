@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flatlib import scalar
+from flatlib.theory import scalar
 
 SETTINGS = settings(max_examples=25, deadline=None)
 

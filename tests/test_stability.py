@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flatlib import stability
+from flatlib.figures import stability as stability_figures
+from flatlib.theory import stability
 
 
 @settings(max_examples=40, deadline=None)
@@ -49,7 +50,7 @@ def test_bad_input(args: tuple, error: type, match: str) -> None:
 
 
 def test_slider_spans_the_threshold() -> None:
-    ui = stability.step_size_slider([1.0, 4.0])
+    ui = stability_figures.step_size_slider([1.0, 4.0])
     etas = ui.stops["eta"]
     assert min(etas) < 0.5 < max(etas)
 

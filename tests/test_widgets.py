@@ -9,7 +9,7 @@ import re
 import matplotlib.pyplot as plt
 import pytest
 
-from flatlib.widgets import WIDGET_MIME, SliderFigure, slider_figure
+from flatlib.figures.widgets import WIDGET_MIME, SliderFigure, slider_figure
 
 
 def draw(a: int, b: float) -> plt.Figure:

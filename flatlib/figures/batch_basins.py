@@ -1,6 +1,6 @@
 """Figures of chapter 12: large and small batch in one basin (Sagun et al., Secs. 3.3 and 4.1).
 
-The runs come from :func:`flatlib.batch_basins.run_experiment` (one row per seed and small
+The runs come from :func:`flatlib.experiments.batch_basins.run_experiment` (one row per seed and small
 batch size; a small batch equal to the large one is the control that keeps the large batch).
 
 * :func:`summary_table` - the numbers of every run: jump at the switch, end-point losses and
@@ -27,7 +27,7 @@ from matplotlib.figure import Figure
 
 from flatlib._validation import as_int
 from flatlib.figures import subplots
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
 
 __all__ = [
     "LARGE_COLOR",

@@ -1,8 +1,8 @@
 """Figures and sliders of the edge-of-stability chapter (Cohen et al., 2021; Dinh et al., 2017).
 
-The runs come from :func:`flatlib.edge_of_stability.run_chapter` (a DataFrame with one row
-per step size), the Theorem 1 floor from :func:`flatlib.linear.flattest_sharpness`, and the
-rescaling orbits from :mod:`flatlib.rescaling`.
+The runs come from :func:`flatlib.experiments.edge_of_stability.run_chapter` (a DataFrame with one row
+per step size), the Theorem 1 floor from :func:`flatlib.theory.linear.flattest_sharpness`, and the
+rescaling orbits from :mod:`flatlib.theory.rescaling`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from flatlib import linear, rescaling
+from flatlib.curvature.hessian import top_eigenpairs
 from flatlib.figures import subplots
-from flatlib.hessian import top_eigenpairs
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear, rescaling
 
 __all__ = [
     "draw_run",
@@ -178,7 +178,7 @@ def plot_linear_orbits(minima: dict[str, Any], T: Any, scales: Any) -> Figure:
     """Sharpness along the rescaling orbits of each named linear minimum in ``minima``.
 
     One panel per minimum, one curve per pair of layers ``(k, k+1)``; dots mark each orbit's
-    flattest point (:func:`flatlib.rescaling.orbit_minimum`), the dotted line the Theorem 1
+    flattest point (:func:`flatlib.theory.rescaling.orbit_minimum`), the dotted line the Theorem 1
     floor.
     """
     m = len(next(iter(minima.values())))

@@ -1,10 +1,10 @@
 """Figures of chapter 10: flat (SGD) against sharp (Adam) minima (Sec. 6, Figs. 6-7, App. IX.2).
 
 Six-layer ReLU denoisers are trained with App. IX.2's two methods, four seeds each
-(:func:`flatlib.sweep.flat_vs_sharp_grid`), and compared:
+(:func:`flatlib.experiments.sweep.flat_vs_sharp_grid`), and compared:
 
 * :func:`chapter_grid`, :func:`run_chapter` - the eight runs at quick (CPU) or full (paper)
-  scale, cached by :func:`flatlib.sweep.run_grid`.
+  scale, cached by :func:`flatlib.experiments.sweep.run_grid`.
 * :func:`summary_table` - Table S1 (train/validation loss, ``lambda_max``) beside the paper.
 * :func:`gain_imbalance`, :func:`plot_fig6` - Fig. 6: intermediate gains per layer.
 * :func:`quadratic_curvature`, :func:`deception_count` - the curvature of a 1-D loss profile
@@ -21,10 +21,10 @@ Six-layer ReLU denoisers are trained with App. IX.2's two methods, four seeds ea
   per-layer weight norms and SGD-Adam distances, and a function-preserving rescaling of two
   layers of one solution (Lemma 2's mechanism) with the segment's verdict at each scale.
 * :func:`scale_comparison` - quick mode beside the committed full-mode result
-  (:mod:`flatlib.full_results`) and the paper.
+  (:mod:`flatlib.records`) and the paper.
 
 Loss convention: ``nn.MSELoss()`` (mean over samples and output pixels), i.e. ``1/d_y`` times
-eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.training`).
+eq. (2)'s loss; every curvature here is in that convention (see :mod:`flatlib.nets.training`).
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from torch import nn
 from flatlib._validation import as_float, as_float_array, as_int
 from flatlib.config import resolve_mode
 from flatlib.figures import new_figure
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
 
 if TYPE_CHECKING:
-    from flatlib.full_results import FullResults
+    from flatlib.records import FullResults
 
 __all__ = [
     "CLOSEUP_HALF_WIDTH",
@@ -54,6 +54,7 @@ __all__ = [
     "CHECK_EVERY",
     "CHECK_MARGIN",
     "PAPER_TABLE",
+    "INIT",
     "QUICK_OVERRIDES",
     "SEEDS",
     "EigenSection",
@@ -87,11 +88,14 @@ __all__ = [
 SEEDS: tuple[int, ...] = (0, 1, 2, 3)
 """The four random initialisations of each method (App. IX.2)."""
 
-QUICK_OVERRIDES: dict[str, Any] = {"init": "identity", "gain_starts": 20, "gain_steps": 100}
-"""Quick-mode changes to :func:`flatlib.sweep.flat_vs_sharp_grid`. Both methods start from the
-identity (He-initialised SGD does not reach the target within the quick budget, see chapter
-9) and Fig. 6's gain search uses 20 starts of 100 steps. Full mode keeps the paper's He
-initialisation and 100 starts of 200 steps."""
+INIT = "identity"
+"""Where both methods of :func:`chapter_grid` start, in both modes. He-initialised SGD with
+``eta = 1/2`` does not reach the training-loss target within the epoch cap (chapter 9's He
+grid), so the matched-loss comparison starts both methods from the identity;
+:func:`run_chapter_he_adam` adds the paper's He start for Adam."""
+QUICK_OVERRIDES: dict[str, Any] = {"gain_starts": 20, "gain_steps": 100}
+"""Quick-mode changes to :func:`flatlib.experiments.sweep.flat_vs_sharp_grid`: Fig. 6's gain search uses
+20 starts of 100 steps (full mode: the paper's 100 starts of 200 steps)."""
 CHECK_EVERY: dict[str, int] = {"sgd": 300, "adam": 100}
 """Steps between two checks of the training loss against the target, per method. Adam's loss
 falls several times faster, so it is checked more often, and both stop within about 2 % of
@@ -99,7 +103,7 @@ the target (App. IX.2 compares the methods at training losses 2 % apart). Each c
 forward pass over all training pairs, so checks are not free."""
 CHECK_MARGIN = 0.1
 """Checks start once the recent minibatch losses are within 10 % of the target (see the
-``check_margin`` argument of :func:`flatlib.training.train`)."""
+``check_margin`` argument of :func:`flatlib.nets.training.train`)."""
 
 PAPER_TABLE: dict[str, dict[str, str]] = {
     "sgd": {"train loss": "2.69e-2 ± 2.5e-5", "val loss": "2.70e-2 ± 1.7e-4",
@@ -121,19 +125,20 @@ NAMES = {"sgd": "SGD", "adam": "Adam"}
 
 
 def chapter_grid(mode: str | None = None, seeds: Sequence[int] = SEEDS) -> list[dict[str, Any]]:
-    """The eight runs of App. IX.2: :func:`flatlib.sweep.flat_vs_sharp_grid` at ``mode``'s scale.
+    """The eight runs of App. IX.2: :func:`flatlib.experiments.sweep.flat_vs_sharp_grid` at ``mode``'s scale.
 
-    Quick mode applies :data:`QUICK_OVERRIDES`; full mode is the paper's setting (784-pixel
-    digits, He initialisation, 100 gain starts; see :func:`flatlib.sweep.denoising_config`).
+    Both modes start from :data:`INIT`; quick mode applies :data:`QUICK_OVERRIDES`, full mode
+    is the paper's scale (784-pixel digits, 100 gain starts; see
+    :func:`flatlib.experiments.sweep.denoising_config`).
     The training loss is checked every :data:`CHECK_EVERY` steps.
     Every run trains until its training loss reaches the mode's target, so the two methods
     end at matched losses as in App. IX.2.
     """
-    from flatlib.sweep import flat_vs_sharp_grid
+    from flatlib.experiments.sweep import flat_vs_sharp_grid
 
     value = resolve_mode(mode)
     overrides = QUICK_OVERRIDES if value == "quick" else {}
-    grid = flat_vs_sharp_grid(seeds, value, **overrides)
+    grid = flat_vs_sharp_grid(seeds, value, init=INIT, **overrides)
     return [{**c, "check_every": CHECK_EVERY[c["optimizer"]], "check_margin": CHECK_MARGIN}
             for c in grid]  # fmt: skip
 
@@ -144,9 +149,9 @@ def run_chapter(
     """Run (or load from the cache) the grid of :func:`chapter_grid`; one row per run.
 
     ``shard=(k, n)`` runs only every ``n``-th run from the ``k``-th (see
-    :func:`flatlib.sweep.run_grid`), to split the grid over processes.
+    :func:`flatlib.experiments.sweep.run_grid`), to split the grid over processes.
     """
-    from flatlib.sweep import run_denoising, run_grid
+    from flatlib.experiments.sweep import run_denoising, run_grid
 
     value = resolve_mode(mode)
     grid = chapter_grid(value)
@@ -156,11 +161,10 @@ def run_chapter(
 def run_chapter_he_adam(mode: str | None = None, progress: bool = True) -> pd.DataFrame:
     """Method 2 (Adam) of :func:`chapter_grid`, seed 0, from He's random initialisation.
 
-    In quick mode both methods of the chapter start from the identity; this one extra run
-    shows what the paper's random start does to Adam's minimum at the same training-loss
-    target. In full mode it is the chapter's own Adam run of seed 0 (same cache entry).
+    Both methods of the chapter start from :data:`INIT`; this one extra run shows what the
+    paper's random start does to Adam's minimum at the same training-loss target.
     """
-    from flatlib.sweep import run_denoising, run_grid
+    from flatlib.experiments.sweep import run_denoising, run_grid
 
     value = resolve_mode(mode)
     adam = next(c for c in chapter_grid(value) if c["optimizer"] == "adam" and c["seed"] == 0)
@@ -223,8 +227,8 @@ def rebuild_model(row: Any, dtype: torch.dtype = torch.float64) -> nn.Sequential
     limited by float32 rounding).
     """
     from flatlib.config import device
-    from flatlib.hessian import set_vector
-    from flatlib.models import mlp
+    from flatlib.curvature.hessian import set_vector
+    from flatlib.nets.models import mlp
 
     d = int(row["size"]) ** 2
     model = mlp([d] * (int(row["depth"]) + 1), "relu", row["init"], bool(row["bias"]), 0, dtype)
@@ -235,11 +239,11 @@ def rebuild_model(row: Any, dtype: torch.dtype = torch.float64) -> nn.Sequential
 def distance_from_init(row: Any) -> float:
     """``||w - w_0||``: how far a run's trained weights lie from its initialisation.
 
-    ``w_0`` is rebuilt from the run's configuration (:func:`flatlib.models.mlp` with its
+    ``w_0`` is rebuilt from the run's configuration (:func:`flatlib.nets.models.mlp` with its
     ``init`` and ``seed``, so it is exactly where training started).
     """
-    from flatlib.hessian import get_vector
-    from flatlib.models import mlp
+    from flatlib.curvature.hessian import get_vector
+    from flatlib.nets.models import mlp
 
     d = int(row["size"]) ** 2
     start = mlp([d] * (int(row["depth"]) + 1), "relu", row["init"], bool(row["bias"]),
@@ -250,7 +254,7 @@ def distance_from_init(row: Any) -> float:
 
 def _training_data(row: Any, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """The training pairs on which the run's sharpness was measured, in ``dtype``."""
-    from flatlib.sweep import run_data, sharpness_data
+    from flatlib.experiments.sweep import run_data, sharpness_data
 
     data = sharpness_data(row, run_data(row))
     return data.x_train.to(dtype), data.y_train.to(dtype)
@@ -456,12 +460,12 @@ def segment_section(
     """Loss along the line through two solutions, with close-ups at both ends (Fig. 7a-c).
 
     ``n_points`` samples of ``alpha`` in ``[-extend, 1 + extend]`` (via
-    :func:`flatlib.hessian.interpolate`), ``n_closeup`` samples within
+    :func:`flatlib.curvature.hessian.interpolate`), ``n_closeup`` samples within
     ``CLOSEUP_HALF_WIDTH`` of each end for the curvature fits. ``hessians``: the
-    :func:`flatlib.hessian.hvp` operators at the two ends, to reuse (built when ``None``).
+    :func:`flatlib.curvature.hessian.hvp` operators at the two ends, to reuse (built when ``None``).
     ``chunk_size`` bounds the samples per forward pass (``None``: all at once).
     """
-    from flatlib.hessian import get_vector, hvp, interpolate
+    from flatlib.curvature.hessian import get_vector, hvp, interpolate
 
     n_points = as_int(n_points, "n_points", minimum=3)
     n_closeup = as_int(n_closeup, "n_closeup", minimum=3)
@@ -518,7 +522,7 @@ def eigen_section(
     be compared with the Lanczos eigenvalue ``lambda_max``. ``top = (lambda_max, vector)``
     reuses an eigenpair measured before (a run's ``top_eigenvector``) instead of Lanczos.
     """
-    from flatlib.hessian import cross_section, top_eigenpairs
+    from flatlib.curvature.hessian import cross_section, top_eigenpairs
 
     r = as_float_array(radii, "radii", ndim=1)
     if top is None:
@@ -595,7 +599,7 @@ def analyse(
     computed in ``dtype`` (float32, the runs' own precision, by default) on the pairs on which
     the runs' ``lambda_max`` was measured.
     """
-    from flatlib.hessian import hvp
+    from flatlib.curvature.hessian import hvp
 
     _check_runs(runs)
     max_radius = as_float(max_radius, "max_radius", positive=True)
@@ -604,7 +608,7 @@ def analyse(
     radii = np.unique(np.concatenate([np.linspace(-max_radius, max_radius, n_radii), fine]))
     models, ops, eigen, sharp = {}, {}, {}, {}
     x, y = _training_data(runs.iloc[0], dtype)
-    chunk = 5000 if x.shape[0] > 5000 else None  # as flatlib.training.sharpness
+    chunk = 5000 if x.shape[0] > 5000 else None  # as flatlib.nets.training.sharpness
     for _, row in runs.iterrows():
         key = (row["optimizer"], int(row["seed"]))
         models[key] = rebuild_model(row, dtype)
@@ -849,7 +853,7 @@ def rescaling_table(
     Everything is measured in ``dtype`` on the pairs on which the runs' ``lambda_max`` was
     measured.
     """
-    from flatlib.hessian import full_loss, hvp, operator_eigenpairs
+    from flatlib.curvature.hessian import full_loss, hvp, operator_eigenpairs
 
     _check_runs(runs)
     rows = {(r["optimizer"], int(r["seed"])): r for _, r in runs.iterrows()}
@@ -894,10 +898,10 @@ def linear_denoiser_loss(config: dict[str, Any]) -> tuple[float, float]:
     ``C`` is the covariance of the clean training digits, ``s`` the noise std, and the bias
     maps the mean digit to itself. Returns its expected loss
     ``(tr((T - I) C_set (T - I)^T) + s^2 ||T||_F^2) / d`` on the clean training and
-    validation digits of the run (:func:`flatlib.sweep.run_data`), in the ``nn.MSELoss``
+    validation digits of the run (:func:`flatlib.experiments.sweep.run_data`), in the ``nn.MSELoss``
     convention (eq. 2 divided by ``d``). A network beats it only by denoising nonlinearly.
     """
-    from flatlib.sweep import denoising_config, run_data
+    from flatlib.experiments.sweep import denoising_config, run_data
 
     if not isinstance(config, dict):
         raise TypeError(f"config must be a run configuration dict, got {type(config).__name__}")
@@ -966,7 +970,7 @@ def _scale_column(runs: pd.DataFrame, pairs: pd.DataFrame | None) -> dict[str, f
 def scale_comparison(
     runs: pd.DataFrame, analysis: FlatSharpAnalysis, full: FullResults | None
 ) -> pd.DataFrame:
-    """Quick mode (live), full mode (committed, :mod:`flatlib.full_results`) and the paper.
+    """Quick mode (live), full mode (committed, :mod:`flatlib.records`) and the paper.
 
     One row per quantity of :data:`PAPER_SCALE` (method means of Table S1, the Adam/SGD
     sharpness ratio, the mean :func:`gain_imbalance` of each method (Fig. 6), the share of
@@ -974,7 +978,7 @@ def scale_comparison(
     method found it) look the sharper one). The ``full`` column is NaN when no full-mode
     result is committed.
     """
-    from flatlib.full_results import FullResults
+    from flatlib.records import FullResults
 
     _check_runs(runs)
     if not isinstance(analysis, FlatSharpAnalysis):

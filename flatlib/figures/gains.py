@@ -1,6 +1,6 @@
 """Figures of chapters 6-7: intermediate gains (Theorem 2, Fig. 3) and layer coupling (Theorem 3).
 
-Same conventions as :mod:`flatlib.linear` (weights ``[W1, ..., Wm]``, ``Wj`` of shape
+Same conventions as :mod:`flatlib.theory.linear` (weights ``[W1, ..., Wm]``, ``Wj`` of shape
 ``(d_j, d_{j-1})``, white data, assumption A2). ``T = U S V^T`` is the end-to-end map with top
 singular triple ``(sigma_max, u, v)``; ``P_k = W_k ... W_1`` is the ``k``-th partial product.
 
@@ -38,11 +38,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from flatlib import linear
 from flatlib._validation import as_int, as_weights
 from flatlib.figures import new_figure
-from flatlib.flattening import FlattenResult, flatten
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear
+from flatlib.theory.flattening import FlattenResult, flatten
 
 __all__ = [
     "FIG3_D",
@@ -96,7 +96,7 @@ def s105_start(T: Any, m: int, seed: int = 0) -> list[np.ndarray]:
     ``W_j = (A_m ... A_{j+1})^(-1) T (A_{j-1} ... A_1)^(-1)``, so that ``Wm ... W1 = T``.
     ``T`` must be square and invertible (all layers have its size).
     """
-    t = linear._matrix_T(T)
+    t = linear.as_target_matrix(T)
     m = as_int(m, "m", minimum=1)
     d = t.shape[0]
     if t.shape != (d, d):
@@ -106,8 +106,8 @@ def s105_start(T: Any, m: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     ws = [rng.standard_normal((d, d)) for _ in range(m)]
     j = int(rng.integers(m))
-    above = linear._product(ws[j + 1 :]) if j + 1 < m else np.eye(d)
-    below = linear._product(ws[:j]) if j > 0 else np.eye(d)
+    above = linear.end_to_end(ws[j + 1 :]) if j + 1 < m else np.eye(d)
+    below = linear.end_to_end(ws[:j]) if j > 0 else np.eye(d)
     ws[j] = np.linalg.solve(above, t) @ np.linalg.inv(below)
     return ws
 
@@ -153,12 +153,12 @@ class GainsProfile:
 def gains_profile(weights: Any, T: Any) -> GainsProfile:
     """Intermediate gains of a global minimum, as in Fig. 3 (Theorem 2).
 
-    Uses :func:`flatlib.linear.partial_gains`, :func:`flatlib.linear.v_gains` and
-    :func:`flatlib.linear.gain_bound`; also records ``lambda_max(H_w)`` (eq. 20) and the
+    Uses :func:`flatlib.theory.linear.partial_gains`, :func:`flatlib.theory.linear.v_gains` and
+    :func:`flatlib.theory.linear.gain_bound`; also records ``lambda_max(H_w)`` (eq. 20) and the
     Theorem 1 value (eq. 17), so a plot can say how flat the minimum is.
     """
     ws = as_weights(weights)
-    t = linear._matrix_T(T)
+    t = linear.as_target_matrix(T)
     m = len(ws)
     sigma = float(np.linalg.norm(t, 2))
     ks = np.arange(1, m + 1)
@@ -298,7 +298,7 @@ def gains_slider(
 
 @dataclass(frozen=True)
 class FlattenerRun:
-    """One run of :func:`compare_flatteners`: the :class:`flatlib.flattening.FlattenResult`,
+    """One run of :func:`compare_flatteners`: the :class:`flatlib.theory.flattening.FlattenResult`,
     the wall-clock ``seconds`` it took and the Theorem 1 ``target`` (eq. 17)."""
 
     result: FlattenResult
@@ -384,7 +384,7 @@ def theorem2_errors(weights: Any, T: Any) -> dict[str, float]:
     Nothing here calls the library's gain functions; ``T``'s SVD is also taken afresh.
     """
     ws = as_weights(weights)
-    t = linear._matrix_T(T)
+    t = linear.as_target_matrix(T)
     m = len(ws)
     if m < 2:
         raise ValueError(f"weights must have at least two layers, got m = {m}")
@@ -450,7 +450,7 @@ def layer_path(weights: Any, T: Any) -> LayerPath:
     ``interface_cos`` and ``link_cos`` is 1. Computed from ``np.linalg.svd`` of each layer.
     """
     ws = as_weights(weights)
-    t = linear._matrix_T(T)
+    t = linear.as_target_matrix(T)
     rb, qb = linear.signal_path(ws, t)
     m = len(ws)
     uu, s, vt = np.linalg.svd(t)

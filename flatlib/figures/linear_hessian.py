@@ -1,8 +1,8 @@
 """Figures of Part II, chapters 4-5: the Hessian at a global minimum and Theorem 1.
 
-Everything here follows the conventions of :mod:`flatlib.linear` (weights ``[W1, ..., Wm]``,
+Everything here follows the conventions of :mod:`flatlib.theory.linear` (weights ``[W1, ..., Wm]``,
 ``w = [vec(W1); ...; vec(Wm)]`` with column-stacking ``vec``, loss of eq. 2). The closed forms
-come from :mod:`flatlib.linear`; the independent measurement is the autograd Hessian of eq. (2)
+come from :mod:`flatlib.theory.linear`; the independent measurement is the autograd Hessian of eq. (2)
 computed here with ``torch.func.hessian`` in float64.
 
 * :func:`autograd_hessian` - the full ``N x N`` Hessian of eq. (2) by automatic differentiation.
@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from flatlib import linear
 from flatlib._validation import as_weights
 from flatlib.figures import new_figure
-from flatlib.flattening import flatten
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear
+from flatlib.theory.flattening import flatten
 
 __all__ = [
     "RANK_RTOL",
@@ -117,7 +117,7 @@ def plot_spectrum(m: int, width: int, d: int = 3, seed: int = 0) -> Figure:
     """Spectrum of the Hessian at a random global minimum (Lemma 3, eqs. 15-16).
 
     The network has ``d_x = d_y = d`` and ``m - 1`` hidden layers of size ``width``
-    (assumption A1 needs ``width >= d``); the minimum is :func:`flatlib.linear.random_minimum`
+    (assumption A1 needs ``width >= d``); the minimum is :func:`flatlib.theory.linear.random_minimum`
     of a Gaussian ``T``. Left: all ``N`` eigenvalues of ``2 Phi Phi^T`` (log scale, exact zeros
     drawn at the floor ``1e-18``); at most ``d^2`` are nonzero. Right: ``N`` split into the
     rank and the valley (zero) dimension, against the bound ``(1 - 1/m) N``.
@@ -300,7 +300,7 @@ def plot_theorem1(
 
     Left (log scale): the curve ``2m sigma_max^(2(1-1/m))`` (eq. 17; drawn for real ``m``),
     the autograd top eigenvalue at the canonical minimum (eq. 27), the sharpness reached by
-    ``flatlib.flattening.flatten`` from a random minimum, and random minima (above the
+    ``flatlib.theory.flattening.flatten`` from a random minimum, and random minima (above the
     curve). Right: the largest stable GD step at the flattest minima, ``2 / lambda_max``
     (eq. S4), equal to ``sigma_max^(-2(1-1/m)) / m`` (the remark after eq. 17), with its
     large-``m`` asymptote ``sigma_max^(-2) / m``.
@@ -401,7 +401,7 @@ def plot_nu_bound(
     """
     t = np.asarray(T, dtype=float)
     rng = np.random.default_rng(seed)
-    _, u, v = linear._top_singular(t)
+    _, u, v = linear.top_singular(t)
     bound = linear.flattest_sharpness(t, m)
     nus = []
     for _ in range(n_samples):

@@ -1,10 +1,10 @@
 """Figures of chapter 14: the Sec. 5 conjecture of Mulayoff & Michaeli (2020) for non-white inputs.
 
-The numbers come from :mod:`flatlib.non_white` (both sides of
+The numbers come from :mod:`flatlib.theory.non_white` (both sides of
 ``min_Omega lambda_max(H_w) = max_{||B||_F = 1} nu(B)``); this module only draws them.
 
 * :func:`plot_gap_distribution` - the relative gap between the two sides over a table of
-  random instances (:func:`flatlib.non_white.conjecture_table`), before and after optimising,
+  random instances (:func:`flatlib.experiments.non_white.conjecture_table`), before and after optimising,
   and how far the non-white flattest sharpness is from Theorem 1's white formula (eq. 17).
 * :func:`slider_data`, :func:`plot_conjecture`, :func:`conjecture_slider` - one ``2 x 2``
   instance per condition number and depth: the descent of ``lambda_max`` along ``Omega`` onto
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from flatlib import linear, non_white
 from flatlib.figures import new_figure
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear, non_white
 
 __all__ = [
     "GAP_FLOOR",
@@ -42,7 +42,7 @@ _DEPTH_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 def plot_gap_distribution(table: Any) -> Figure:
     """Relative gap ``min lambda_max / max nu - 1`` over instances (conjecture of Sec. 5).
 
-    ``table`` is the DataFrame of :func:`flatlib.non_white.conjecture_table`. Left: the gap at
+    ``table`` is the DataFrame of :func:`flatlib.experiments.non_white.conjecture_table`. Left: the gap at
     the flattest starting minimum (grey) and after the descent along ``Omega`` (coloured by
     depth ``m``), against the condition number of ``Sigma_x`` (log scales; ``|gap|`` below
     :data:`GAP_FLOOR` drawn at the floor). Right: the flattest sharpness found divided by
@@ -103,7 +103,7 @@ def plot_gap_distribution(table: Any) -> Figure:
 class FrameData:
     """Precomputed numbers for one frame of :func:`conjecture_slider`.
 
-    ``histories``: ``lambda_max`` along each descent (:func:`flatlib.non_white.descend`);
+    ``histories``: ``lambda_max`` along each descent (:func:`flatlib.theory.non_white.descend`);
     ``labels``: the starts' names; ``max_nu``; ``white_value`` (eq. 17 for the same ``T``);
     ``theta``, ``profile``: ``nu(a c^T)`` with the best ``a`` for ``c = (cos t, sin t)``, over
     the half-turn centred on the top eigenvector of ``Sigma_x`` (``c`` and ``-c`` are the same);
@@ -136,7 +136,7 @@ def slider_data(
     """Numbers for :func:`conjecture_slider`: one ``2 x 2`` instance per ``(condition, m)``.
 
     ``T`` and the eigenvectors of ``Sigma_x`` are the same for every frame
-    (:func:`flatlib.non_white.random_instance` with one ``seed``); only the condition number
+    (:func:`flatlib.theory.non_white.random_instance` with one ``seed``); only the condition number
     and the depth change.
     """
     out = {}

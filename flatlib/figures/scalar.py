@@ -1,6 +1,6 @@
 """Figures of chapters 2-3: scalar networks (Sec. 3 and App. III of Mulayoff & Michaeli, 2020).
 
-The mathematics comes from :mod:`flatlib.scalar` (loss of eq. S9, Hessian of eq. 9, sharpness of
+The mathematics comes from :mod:`flatlib.theory.scalar` (loss of eq. S9, Hessian of eq. 9, sharpness of
 eq. 10, flattest minima of eq. 12, Claim S1, eq. S29); this module only draws it.
 
 Chapter 2 (the valley of minima):
@@ -32,9 +32,9 @@ import numpy as np
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from flatlib import scalar
 from flatlib.figures import subplots
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import scalar
 
 __all__ = [
     "FIG1_ETAS",

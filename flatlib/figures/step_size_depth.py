@@ -4,10 +4,10 @@ Mulayoff & Michaeli (ICML 2020) train one ReLU denoiser per ``(depth m, step siz
 with SGD and measure the sharpness ``lambda_max`` of the minimum reached. Theorem 1 (eq. 17)
 predicts, for linear networks, that the flattest minima get sharper linearly in ``m``, so the
 largest step size that still converges shrinks like ``1/m`` (linear stability needs
-``lambda_max <= 2 / eta``). The runs come from :func:`flatlib.sweep.run_grid` with
-:func:`flatlib.sweep.run_denoising` under the protocol of :func:`flatlib.sweep.denoising_config`
+``lambda_max <= 2 / eta``). The runs come from :func:`flatlib.experiments.sweep.run_grid` with
+:func:`flatlib.experiments.sweep.run_denoising` under the protocol of :func:`flatlib.experiments.sweep.denoising_config`
 (all of MNIST, bias-free layers, fresh noise for every minibatch, a run counts as converged
-when its full training loss reaches :data:`flatlib.sweep.TARGET_LOSS` within the epoch cap);
+when its full training loss reaches :data:`flatlib.experiments.sweep.TARGET_LOSS` within the epoch cap);
 this module builds the grids and analyses the tables.
 
 * :func:`chapter_grid`, :func:`run_chapter` - the grid of Fig. 4 (identity init) or Fig. 5
@@ -25,7 +25,7 @@ this module builds the grids and analyses the tables.
 * :func:`training_curve`, :func:`plot_fig4`, :func:`plot_fig5`, :func:`tile_slider` - the
   figures and the tile slider.
 * :func:`full_runs`, :func:`scale_comparison` - a committed paper-scale record
-  (:mod:`flatlib.full_results`) and its findings beside quick mode's.
+  (:mod:`flatlib.records`) and its findings beside quick mode's.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int
 from flatlib.config import resolve_mode
 from flatlib.figures import subplots
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear
 
 if TYPE_CHECKING:
-    from flatlib.full_results import FullResults
+    from flatlib.records import FullResults
 
 __all__ = [
     "FIG5B_TILE",
@@ -99,7 +99,7 @@ QUICK_LRS: tuple[float, ...] = (2.0, 4.0, 8.0, 16.0, 32.0)
 """Step sizes of both quick-mode grids (powers of two, so the log-log fit is evenly spaced)."""
 QUICK_HE_EPOCHS = 1
 """Epoch cap of the quick-mode He grid (the identity grid keeps
-:data:`flatlib.sweep.EPOCH_CAP`). He-initialised nets learn far more slowly; a run that
+:data:`flatlib.experiments.sweep.EPOCH_CAP`). He-initialised nets learn far more slowly; a run that
 neither diverges nor reaches the target costs the whole cap, so quick mode follows them for
 one epoch only: enough to see which step sizes diverge and to compare the loss after the
 first epoch with the identity runs'."""
@@ -151,7 +151,7 @@ def _depths(runs: pd.DataFrame) -> list[Any]:
 def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[str, Any]]:
     """The ``(depth, step size)`` grid of Fig. 4 (``init="identity"``) or Fig. 5 (``"he"``).
 
-    Every run follows :func:`flatlib.sweep.denoising_config` and records the loss along its
+    Every run follows :func:`flatlib.experiments.sweep.denoising_config` and records the loss along its
     top Hessian eigenvector within :data:`SECTION_RADIUS` when it converges (for
     :func:`tile_slider`).
 
@@ -160,7 +160,7 @@ def chapter_grid(init: str = "identity", mode: str | None = None) -> list[dict[s
     * full: :data:`FULL_DEPTHS` x :data:`FULL_LRS` (identity), :data:`FULL_HE_DEPTHS` x
       :data:`FULL_HE_LRS` (He), both with the standard full-mode cap.
     """
-    from flatlib.sweep import step_size_depth_grid
+    from flatlib.experiments.sweep import step_size_depth_grid
 
     init, value = _init(init), resolve_mode(mode)
     section = {"section_radius": SECTION_RADIUS}
@@ -182,9 +182,9 @@ def run_chapter(
     """Run (or load from the cache) :func:`chapter_grid`; one row per tile.
 
     ``shard=(k, n)`` runs only every ``n``-th tile from the ``k``-th (see
-    :func:`flatlib.sweep.run_grid`), to split a full-mode grid over processes.
+    :func:`flatlib.experiments.sweep.run_grid`), to split a full-mode grid over processes.
     """
-    from flatlib.sweep import run_denoising, run_grid
+    from flatlib.experiments.sweep import run_denoising, run_grid
 
     init, value = _init(init), resolve_mode(mode)
     grid = chapter_grid(init, value)
@@ -198,7 +198,7 @@ def run_chapter(
 def converged_mask(runs: pd.DataFrame) -> pd.Series:
     """Tiles that converged (the coloured tiles of Figs. 4(a), 5(a)).
 
-    A tile counts when :func:`flatlib.training.train` classified it ``"converged"`` (its full
+    A tile counts when :func:`flatlib.nets.training.train` classified it ``"converged"`` (its full
     training loss reached the run's ``target_loss`` within the epoch cap) and its sharpness
     was measured (finite).
     """
@@ -723,8 +723,8 @@ def tile_slider(identity: pd.DataFrame, he: pd.DataFrame) -> SliderFigure:
 
 
 def full_runs(full: FullResults, init: str) -> pd.DataFrame:
-    """The ``init`` grid of a committed full-mode result (:mod:`flatlib.full_results`)."""
-    from flatlib.full_results import FullResults
+    """The ``init`` grid of a committed full-mode result (:mod:`flatlib.records`)."""
+    from flatlib.records import FullResults
 
     if not isinstance(full, FullResults):
         raise TypeError(f"full must be a FullResults, got {type(full).__name__}")
@@ -743,7 +743,7 @@ def scale_comparison(
     minima are sharper, and the largest ``lambda_max eta / 2``. The ``full`` column is NaN
     when ``full`` is ``None`` (no record committed).
     """
-    from flatlib.full_results import FullResults
+    from flatlib.records import FullResults
 
     if full is not None and not isinstance(full, FullResults):
         raise TypeError(f"full must be a FullResults or None, got {type(full).__name__}")

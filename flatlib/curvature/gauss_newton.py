@@ -24,7 +24,7 @@ This module computes both terms exactly and independently for small models: ``G`
 per-sample output Jacobians (``torch.func.jacrev`` under ``vmap``) and the closed-form softmax
 Hessian; ``R`` as the Hessian of ``w -> (1/n) sum_i (dl_i/df)^T f(x_i; w)`` with ``dl/df`` held
 fixed. Their sum equals the Hessian of the cross-entropy (tested in the book's test suite).
-Parameter order is that of :mod:`flatlib.hessian` (``model.parameters()``, row-major).
+Parameter order is that of :mod:`flatlib.curvature.hessian` (``model.parameters()``, row-major).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from flatlib._validation import as_int
-from flatlib.hessian import exact_hessian, trainable_parameters
+from flatlib.curvature.hessian import exact_hessian, trainable_parameters
 
 __all__ = [
     "GGNDecomposition",
@@ -87,7 +87,7 @@ def output_jacobians(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Per-sample Jacobians ``J_i = d f(x_i) / d w`` of the outputs, shape ``(n, k, N)``.
 
     Computed with ``torch.func.jacrev`` vectorised over the samples by ``vmap``; columns follow
-    the flat parameter order of :func:`flatlib.hessian.get_vector`.
+    the flat parameter order of :func:`flatlib.curvature.hessian.get_vector`.
     """
     if not isinstance(x, torch.Tensor) or x.ndim != 2:
         raise TypeError("x must be a 2-D torch.Tensor (samples x features)")
@@ -130,7 +130,7 @@ def residual_matrix(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> 
     """The second term ``R = (1/n) sum_i sum_c (dl_i/df_c) nabla^2 f_c(x_i)`` (Sec. 2).
 
     ``dl_i/df = p_i - e_{y_i}`` is evaluated at the current weights and held fixed; ``R`` is
-    then the exact Hessian (:func:`flatlib.hessian.exact_hessian`) of
+    then the exact Hessian (:func:`flatlib.curvature.hessian.exact_hessian`) of
     ``w -> (1/n) sum_i (dl_i/df)^T f(x_i; w)``.
     """
     x, labels = _check(model, x, labels)

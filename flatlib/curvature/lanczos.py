@@ -1,7 +1,7 @@
 """Matrix-free symmetric eigensolvers on torch vectors: Lanczos, block power iteration, SLQ.
 
 These work on any ``matvec: torch.Tensor (N,) -> torch.Tensor (N,)`` for a symmetric
-operator, in the vector's dtype and on its device. :mod:`flatlib.hessian` wraps them
+operator, in the vector's dtype and on its device. :mod:`flatlib.curvature.hessian` wraps them
 around Hessian-vector products.
 """
 
@@ -19,7 +19,9 @@ MatVec = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass
-class _Pairs:
+class RitzPairs:
+    """Ritz pairs found by a solver, with ``H v`` of each and the count of matvecs used."""
+
     values: np.ndarray  # (k,) in the order the caller wants
     vectors: torch.Tensor  # (k, N)
     hvectors: torch.Tensor  # (k, N): H applied to each vector (from real matvecs)
@@ -49,7 +51,7 @@ def lanczos(
     atol: float,
     max_basis: int,
     generator: torch.Generator | None = None,
-) -> tuple[_Pairs, bool]:
+) -> tuple[RitzPairs, bool]:
     """Lanczos with full reorthogonalisation and no restart, up to ``max_basis`` steps.
 
     After every step the Ritz estimates ``|beta_j s_{j,i}|`` of the ``k`` wanted Ritz pairs
@@ -115,7 +117,7 @@ def lanczos(
     Sw = torch.as_tensor(S[:, idx], dtype=dtype, device=device)
     vecs = (Q[:m].T @ Sw).T.contiguous()
     hvecs = (HQ[:m].T @ Sw).T.contiguous()
-    return _Pairs(theta[idx].copy(), vecs, hvecs, m), converged
+    return RitzPairs(theta[idx].copy(), vecs, hvecs, m), converged
 
 
 def arpack(
@@ -126,7 +128,7 @@ def arpack(
     tol: float,
     ncv: int,
     maxiter: int,
-) -> _Pairs:
+) -> RitzPairs:
     """Implicitly restarted Lanczos (scipy ``eigsh``, ARPACK) as a fallback for hard cases."""
     n = v0.numel()
     dtype, device = v0.dtype, v0.device
@@ -157,7 +159,7 @@ def arpack(
     vals, vecs = vals[order], vecs[:, order]
     vt = torch.as_tensor(vecs.T.copy(), dtype=dtype, device=device)
     hv = torch.stack([matvec(v) for v in vt])
-    return _Pairs(vals.copy(), vt, hv, count[0] + vt.shape[0])
+    return RitzPairs(vals.copy(), vt, hv, count[0] + vt.shape[0])
 
 
 def block_power(
@@ -167,7 +169,7 @@ def block_power(
     tol: float,
     atol: float,
     max_iter: int,
-) -> tuple[_Pairs, bool, float]:
+) -> tuple[RitzPairs, bool, float]:
     """Power (subspace) iteration with Rayleigh-Ritz, for the k largest algebraic eigenvalues.
 
     Mulayoff & Michaeli (Sec. 6) measure sharpness with the power method, which converges to
@@ -216,7 +218,7 @@ def block_power(
     vals = sign * theta[order]
     o = torch.as_tensor(order, device=V.device)
     return (
-        _Pairs(vals, V[:, o].T.contiguous(), (sign * AV[:, o]).T.contiguous(), used),
+        RitzPairs(vals, V[:, o].T.contiguous(), (sign * AV[:, o]).T.contiguous(), used),
         converged,
         sign * shift,
     )

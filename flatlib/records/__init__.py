@@ -7,17 +7,17 @@ compact outcome of a full-mode run is stored in this package as ``<name>.json`` 
 
 Each file records where it came from (:func:`provenance`): UTC date, device, flatlib commit,
 the exact command, torch version and the data description printed by the loader
-(:func:`flatlib.data.full_scale_source` decides between full MNIST and the offline digits).
+(:func:`flatlib.nets.data.full_scale_source` decides between full MNIST and the offline digits).
 Its tables are plain JSON records, no pickle.
 
 Make or refresh one from the repository root (GPU machine, or any machine with patience)::
 
-    python -m flatlib.full_results flat_vs_sharp
-    python -m flatlib.full_results step_size_depth --workers 8
+    python -m flatlib.records flat_vs_sharp
+    python -m flatlib.records step_size_depth --workers 8
 
 (these always run full mode, whatever ``FLATLIB_MODE`` says).
 
-The underlying runs are cached and resumable (:func:`flatlib.sweep.run_grid`), so an
+The underlying runs are cached and resumable (:func:`flatlib.experiments.sweep.run_grid`), so an
 interrupted command continues where it stopped. Read a stored result with :func:`load`
 (``None`` when none is committed) and :func:`describe`.
 """
@@ -158,7 +158,7 @@ def save(
     ``protocol`` (:func:`protocol_of`) is added to the provenance: how the runs were trained.
     Raises ``ValueError`` if the file would exceed :data:`MAX_BYTES`.
     """
-    from flatlib.sweep import atomic_write
+    from flatlib.experiments.sweep import atomic_write
 
     name = _check_name(name)
     if not isinstance(tables, dict) or not all(
@@ -206,7 +206,7 @@ def describe(result: FullResults | None, name: str = "") -> str:
     if result is None:
         return (
             f"No paper-scale record for {name or 'this experiment'} is committed yet. Make it "
-            f"with `python -m flatlib.full_results {name or '<name>'}` (resumable; hours on a "
+            f"with `python -m flatlib.records {name or '<name>'}` (resumable; hours on a "
             "CPU, less on a GPU)."
         )
     if not isinstance(result, FullResults):
@@ -250,9 +250,9 @@ Computed = tuple[dict[str, pd.DataFrame], str, dict[str, Any]]
 
 
 def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
-    """Chapter 10 at full scale: the eight runs, Table S1, and every Fig. 7 pair."""
+    """Chapter 10 at full scale: the eight runs, the He-initialised Adam run, Table S1, Fig. 7."""
+    from flatlib.experiments.sweep import run_data
     from flatlib.figures import flat_vs_sharp as fs
-    from flatlib.sweep import run_data
 
     runs = fs.run_chapter("full", progress=progress, shard=shard)
     if shard is not None:
@@ -263,6 +263,8 @@ def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
         "top_signal_gains", "check_steps", "check_loss",
     ]  # fmt: skip
     tables = {"runs": runs[[c for c in keep if c in runs.columns]]}
+    he_adam = fs.run_chapter_he_adam("full", progress=progress)
+    tables["he_adam"] = he_adam[[c for c in keep if c in he_adam.columns]]
     linear_train, linear_val = fs.linear_denoiser_loss(dict(fs.chapter_grid("full")[0]))
     tables["linear"] = pd.DataFrame([{"train": linear_train, "val": linear_val}])
     if (runs["status"] == "converged").all():
@@ -275,8 +277,8 @@ def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
 
 def _step_size_depth(progress: bool, shard: Shard) -> Computed | None:
     """Chapter 9 at full scale: both (depth x step size) grids, scalars and loss curves."""
+    from flatlib.experiments.sweep import run_data
     from flatlib.figures import step_size_depth as ssd
-    from flatlib.sweep import run_data
 
     keep = [
         "init", "depth", "lr", "status", "steps", "final_train_loss", "trivial_loss",
@@ -324,7 +326,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 def _run_workers(name: str, workers: int) -> None:
     """Run ``workers`` shard processes of ``name`` side by side (one cache) and wait for all."""
-    base = [sys.executable, "-m", "flatlib.full_results", name, "--shard"]
+    base = [sys.executable, "-m", "flatlib.records", name, "--shard"]
     procs = [subprocess.Popen([*base, f"{k}/{workers}"]) for k in range(workers)]
     failed = [k for k, p in enumerate(procs) if p.wait() != 0]
     if failed:
@@ -332,7 +334,7 @@ def _run_workers(name: str, workers: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> Path | None:
-    """``python -m flatlib.full_results NAME [--workers N] [--folder DIR]``.
+    """``python -m flatlib.records NAME [--workers N] [--folder DIR]``.
 
     Runs experiment ``NAME`` in full mode (resuming from the run cache) and :func:`save` s its
     result. ``--workers N`` first runs the grid in ``N`` processes sharing the cache (a GPU
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     """
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m flatlib.full_results", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m flatlib.records", description=__doc__)
     parser.add_argument("name", choices=EXPERIMENTS)
     parser.add_argument("--folder", default=None, help=f"output folder (default {STORE})")
     parser.add_argument("--workers", type=int, default=1, help="processes for the runs")
@@ -352,7 +354,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     if args.shard is not None:
         _COMPUTE[args.name](True, args.shard)
         return None
-    command = "python -m flatlib.full_results " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m flatlib.records " + shlex.join(sys.argv[1:] if argv is None else argv)
     made = provenance(command)
     if args.workers > 1:
         _run_workers(args.name, args.workers)

@@ -1,6 +1,6 @@
 """Moving along the manifold of global minima to a flattest one (App. IX.1).
 
-Same conventions as :mod:`flatlib.linear` (weights ``[W1, ..., Wm]``, ``Wj`` of shape
+Same conventions as :mod:`flatlib.theory.linear` (weights ``[W1, ..., Wm]``, ``Wj`` of shape
 ``(d_j, d_{j-1})``, assumptions A1 and A2, i.e. ``Sigma_x = I``). Both methods only apply
 gauge transformations ``W_i -> G_i^(-1) W_i G_{i-1}`` (``G_0 = G_m = I``), which leave the
 end-to-end map ``Wm ... W1 = T`` unchanged, so every iterate stays on ``Omega`` (eq. 4) up to
@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from flatlib import linear
 from flatlib._validation import as_float, as_int, as_weights
+from flatlib.theory import linear
 
 __all__ = ["FlattenResult", "flatten"]
 
@@ -60,14 +60,14 @@ class FlattenResult:
 
 
 def _spectrum(ws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list, list]:
-    a, b = linear._blocks(ws, None)
-    evals, evecs = np.linalg.eigh(linear._small_operator(a, b))
+    a, b = linear.layer_blocks(ws, None)
+    evals, evecs = np.linalg.eigh(linear.phi_gram(a, b))
     return evals, evecs, a, b
 
 
 def _lambda_max(ws: list[np.ndarray]) -> float:
-    a, b = linear._blocks(ws, None)
-    return float(np.linalg.eigvalsh(linear._small_operator(a, b))[-1])
+    a, b = linear.layer_blocks(ws, None)
+    return float(np.linalg.eigvalsh(linear.phi_gram(a, b))[-1])
 
 
 def _eigen_gradient(ws: list[np.ndarray], a: list, b: list, c: np.ndarray) -> list[np.ndarray]:
@@ -96,7 +96,7 @@ def _gauge_step(ws: list[np.ndarray], xs: list[np.ndarray]) -> list[np.ndarray] 
     gs = [np.eye(x.shape[0]) + x for x in xs]
     if any(np.linalg.cond(g) > 1e8 for g in gs):
         return None
-    return linear._gauge(ws, gs)
+    return linear.gauge_checked(ws, gs)
 
 
 def _walk(ws, target, tol, max_iter, rng):
@@ -108,7 +108,7 @@ def _walk(ws, target, tol, max_iter, rng):
     while lam - target > tol * target and iterations < max_iter:
         iterations += 1
         gs = [np.eye(w.shape[0]) + eps * rng.standard_normal((w.shape[0],) * 2) for w in ws[:-1]]
-        new = linear._gauge(ws, gs)
+        new = linear.gauge_checked(ws, gs)
         new_lam = _lambda_max(new)
         if new_lam < lam:
             ws, lam = new, new_lam
@@ -172,13 +172,13 @@ def flatten(
     deterministic). Assumes A1 and A2.
     """
     ws = as_weights(weights)
-    t = linear._matrix_T(T)
+    t = linear.as_target_matrix(T)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     tol = DEFAULT_TOL[method] if tol is None else as_float(tol, "tol", positive=True)
     max_iter = as_int(max_iter, "max_iter", minimum=0)
-    linear._require_minimum(ws, t)
-    linear._top_singular(t)
+    linear.require_minimum(ws, t)
+    linear.top_singular(t)
     target = linear.flattest_sharpness(t, len(ws))
     if method == "walk":
         out, history, iterations = _walk(ws, target, tol, max_iter, np.random.default_rng(seed))

@@ -5,7 +5,7 @@ classifiers trained with plain full-batch gradient descent (GD) or with mini-bat
 constant learning rate, no momentum (Secs. 3-4). :func:`train_classifier` does exactly that
 on a fixed training set and records what their figures need: the full training loss and
 accuracy along the way (and on a validation set when given), and copies of the parameter
-vector at chosen steps, whose Hessians the chapters then compute with :mod:`flatlib.hessian`.
+vector at chosen steps, whose Hessians the chapters then compute with :mod:`flatlib.curvature.hessian`.
 
 Batches
 -------
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from flatlib._validation import as_float, as_int
-from flatlib.hessian import get_vector, trainable_parameters
+from flatlib.curvature.hessian import get_vector, trainable_parameters
 
 __all__ = ["BLOWUP", "ClassifierRun", "accuracy", "cross_entropy", "train_classifier"]
 
@@ -46,7 +46,7 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Softmax cross-entropy averaged over the samples (``torch.nn.functional.cross_entropy``).
 
     This is the loss whose Hessian Sagun et al. study (Sec. 2: a convex loss of the model's
-    outputs); pass it as ``loss_fn`` to :mod:`flatlib.hessian`.
+    outputs); pass it as ``loss_fn`` to :mod:`flatlib.curvature.hessian`.
     """
     return F.cross_entropy(logits, labels)
 

@@ -146,7 +146,7 @@ def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write via ``write(file)`` to a temp file next to ``path``, then ``os.replace`` it.
 
     Readers see either the old file or the complete new one, never a half-written file (the
-    run store and :mod:`flatlib.full_results` rely on this to survive interruptions).
+    run store and :mod:`flatlib.records` rely on this to survive interruptions).
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -378,11 +378,11 @@ def _short(config: Mapping[str, Any], limit: int = 60) -> str:
 def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any]:
     """One denoising run's configuration (Sec. 6, App. IX.2), quick or full scale.
 
-    The paper's protocol at both scales: all of MNIST (:func:`flatlib.data.load_mnist`,
+    The paper's protocol at both scales: all of MNIST (:func:`flatlib.nets.data.load_mnist`,
     60,000 training and 10,000 validation pairs; the 5,000 offline digits only as the last
-    fallback, :func:`flatlib.data.full_scale_source`), bias-free square ReLU layers, plain SGD
+    fallback, :func:`flatlib.nets.data.full_scale_source`), bias-free square ReLU layers, plain SGD
     with batch 100, noise redrawn for every minibatch (``noise="fresh"``, see
-    :func:`flatlib.training.train`), float32, and a run counts as converged when its full
+    :func:`flatlib.nets.training.train`), float32, and a run counts as converged when its full
     training loss reaches the absolute target :data:`TARGET_LOSS` within the epoch cap
     :data:`EPOCH_CAP` (checked once per epoch).
 
@@ -397,7 +397,7 @@ def denoising_config(mode: str | None = None, **overrides: Any) -> dict[str, Any
     eigenvector at 21 radii in ``[-R, R]`` (chapter 9's tile slider). ``bias=True`` and
     ``noise="fixed"`` are the ablations. Any key can be overridden.
     """
-    from flatlib.data import FULL_SPLITS, full_scale_source
+    from flatlib.nets.data import FULL_SPLITS, full_scale_source
 
     value = resolve_mode(mode)
     full = value == "full"
@@ -497,7 +497,7 @@ def flat_vs_sharp_grid(
 
 @functools.lru_cache(maxsize=4)
 def _cached_data(n_train: int, n_val: int, size: int, noise_std: float, seed: int, source: str):
-    from flatlib.data import load_digits_denoising
+    from flatlib.nets.data import load_digits_denoising
 
     return load_digits_denoising(
         n_train, n_val, size=size, noise_std=noise_std, seed=seed, source=source
@@ -515,7 +515,7 @@ def run_dtype(config: Mapping[str, Any]) -> Any:
 
 
 def run_data(config: Mapping[str, Any]) -> Any:
-    """The :class:`flatlib.data.DenoisingData` a run of ``config`` trains on.
+    """The :class:`flatlib.nets.data.DenoisingData` a run of ``config`` trains on.
 
     Loaded once per process for each data setting (``n_train``, ``n_val``, ``size``,
     ``noise_std``, ``data_seed``, ``source``) and moved to the current device in the run's
@@ -560,9 +560,9 @@ def typical_norm(data: Any) -> float:
 def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
     """Train one denoiser described by ``config`` and measure it (the ``run_fn`` of Figs. 4-7).
 
-    Builds ``flatlib.models.mlp([d] * (depth + 1), "relu", init, bias, seed)``, trains it with
-    :func:`flatlib.training.train`, and, only if the run converged, measures its sharpness
-    (:func:`flatlib.training.sharpness`) and, if ``config["gains"]``, its intermediate gains.
+    Builds ``flatlib.nets.models.mlp([d] * (depth + 1), "relu", init, bias, seed)``, trains it with
+    :func:`flatlib.nets.training.train`, and, only if the run converged, measures its sharpness
+    (:func:`flatlib.nets.training.sharpness`) and, if ``config["gains"]``, its intermediate gains.
     Returns scalars (``status``, losses, ``sharpness`` (NaN unless converged),
     ``stability_limit = 2 / lr``, ``data_source``) and arrays (``train_loss_curve``,
     ``curve_steps``, optionally ``max_gains``/``top_signal_gains``, ``params`` and the top
@@ -574,9 +574,9 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
 
     from torch import nn
 
-    from flatlib.hessian import cross_section, get_vector
-    from flatlib.models import mlp
-    from flatlib.training import dataset_loss, intermediate_gains, sharpness, train
+    from flatlib.curvature.hessian import cross_section, get_vector
+    from flatlib.nets.models import mlp
+    from flatlib.nets.training import dataset_loss, intermediate_gains, sharpness, train
 
     cfg = denoising_config(config.get("mode"), **{k: v for k, v in config.items() if k != "mode"})
     dtype = run_dtype(cfg)

