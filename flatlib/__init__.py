@@ -27,4 +27,4 @@ from flatlib._lazy import attach
 __version__ = "0.1.0"
 __all__ = ["config", "curvature", "experiments", "figures", "nets", "records", "theory"]
 
-__getattr__, __dir__ = attach(__name__, [n for n in __all__ if n != "config"])
+__getattr__ = attach(__name__, [n for n in __all__ if n != "config"])

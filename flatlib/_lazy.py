@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 
 
-def attach(package: str, names: Iterable[str]) -> tuple[Callable[[str], ModuleType], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` that import the sub-modules ``names`` on first use."""
+def attach(package: str, names: Iterable[str]) -> Callable[[str], ModuleType]:
+    """A module ``__getattr__`` for ``package`` that imports its sub-modules ``names`` on use."""
     known = frozenset(names)
 
     def getattr_(name: str) -> ModuleType:
@@ -16,7 +16,4 @@ def attach(package: str, names: Iterable[str]) -> tuple[Callable[[str], ModuleTy
             return importlib.import_module(f"{package}.{name}")
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
-    def dir_() -> list[str]:
-        return sorted(known)
-
-    return getattr_, dir_
+    return getattr_

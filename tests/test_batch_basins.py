@@ -1,4 +1,4 @@
-"""Tests of flatlib.experiments.batch_basins (Sagun et al., Sec. 4.1) and its figures (chapter 12)."""
+"""Tests of flatlib.experiments.batch_basins (Sagun et al., Sec. 4.1) and its figures (ch. 12)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import flatlib
-from flatlib.curvature.hessian import exact_hessian, get_vector, interpolate, set_vector
+from flatlib.curvature.hessian import (
+    HessianOperator,
+    exact_hessian,
+    get_vector,
+    interpolate,
+    set_vector,
+)
 from flatlib.experiments import batch_basins as bb
 from flatlib.nets.classifier import cross_entropy
 from flatlib.nets.models import mlp
@@ -85,7 +91,7 @@ def test_segment_profile_matches_hessian_interpolate(tiny_run):
     assert torch.equal(get_vector(model), before)  # parameters restored
     set_vector(model, torch.tensor(ta))
     set_vector(other, torch.tensor(tb))
-    ref = interpolate(model, other, cross_entropy, x, y, alphas)
+    ref = interpolate(HessianOperator(model, cross_entropy, x, y), other, alphas)
     np.testing.assert_allclose(loss, ref, rtol=1e-12, atol=1e-14)
     assert np.all((acc >= 0) & (acc <= 1))
 
@@ -97,7 +103,7 @@ def test_eigenvalues_and_rayleigh_against_exact_hessian(tiny_run):
         (tiny_run["theta_small"], tiny_run["eig_small"], tiny_run["rayleigh_small"]),
     ):
         set_vector(model, torch.tensor(theta))
-        H = exact_hessian(model, cross_entropy, x, y)
+        H = exact_hessian(HessianOperator(model, cross_entropy, x, y))
         top = np.sort(np.linalg.eigvalsh(H))[::-1][: TINY["top_k"]]
         np.testing.assert_allclose(eig, top, rtol=1e-6)
         u = tiny_run["theta_small"] - tiny_run["theta_large"]
@@ -198,7 +204,7 @@ def test_figures_draw_and_reject_bad_runs(cache):
     from flatlib.figures.widgets import SliderFigure
 
     runs = bb.run_experiment(seeds=(0,), small_batches=(8, 60), progress=False, **TINY)
-    table = fb.summary_table(runs)
+    table = bb.summary_table(runs)
     assert list(table["small batch"]) == [8, 60]
     for fig in (
         fb.plot_two_phase(runs, 0, 8),
@@ -211,6 +217,6 @@ def test_figures_draw_and_reject_bad_runs(cache):
     with pytest.raises(ValueError, match="no run"):
         fb.plot_segment(runs, seed=5, small_batch=8)
     with pytest.raises(TypeError, match="DataFrame"):
-        fb.summary_table([1, 2])
+        bb.summary_table([1, 2])
     with pytest.raises(ValueError, match="columns"):
-        fb.summary_table(runs.drop(columns=["alphas"]))
+        bb.summary_table(runs.drop(columns=["alphas"]))

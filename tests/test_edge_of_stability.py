@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flatlib.curvature.hessian import exact_hessian, set_vector
+from flatlib.curvature.hessian import HessianOperator, exact_hessian, set_vector
 from flatlib.experiments import edge_of_stability as eos
 from flatlib.theory import linear
 
@@ -70,7 +70,9 @@ def test_trajectory_matches_numpy_gradient_descent():
     assert list(out["sharpness_steps"]) == [0, 7, 14, 21, 28, 35, 40]
     # the last tracked value against the dense autograd Hessian (not at a minimum)
     dense = np.linalg.eigvalsh(
-        exact_hessian(model, eos.sum_squares_loss, torch.tensor(x), torch.tensor(y))
+        exact_hessian(
+            HessianOperator(model, eos.sum_squares_loss, torch.tensor(x), torch.tensor(y))
+        )
     )[-1]
     assert out["sharpness"][-1] == pytest.approx(dense, rel=1e-6)
 

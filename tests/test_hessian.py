@@ -1,4 +1,6 @@
-"""Checks of flatlib.curvature.hessian (HVPs, eigensolvers, spectra, cross-sections) and flatlib.nets.models."""
+"""Checks of flatlib.curvature.hessian (HVPs, eigensolvers, spectra, cross-sections) and
+flatlib.nets.models.
+"""
 
 from __future__ import annotations
 
@@ -55,10 +57,10 @@ def test_exact_hessian_matches_torch_func_hessian():
         return loss_fn(out, y)
 
     ref = torch.func.hessian(loss_of)(theta).numpy()
-    H = fh.exact_hessian(model, loss_fn, x, y, chunk_size=10, block=16)
+    H = fh.exact_hessian(fh.HessianOperator(model, loss_fn, x, y, chunk_size=10), block=16)
     assert H.shape == (theta.numel(), theta.numel())
     assert np.max(np.abs(H - ref)) <= 1e-12 * np.max(np.abs(ref))
-    ev = fh.spectrum(model, loss_fn, x, y, method="exact")
+    ev = fh.spectrum(fh.HessianOperator(model, loss_fn, x, y), method="exact")
     assert np.all(np.diff(ev) >= 0)
     np.testing.assert_allclose(ev, np.linalg.eigvalsh(ref), atol=1e-12)
 
@@ -67,7 +69,7 @@ def test_exact_hessian_refuses_big_models():
     model = mlp([200, 200], seed=0)  # N = 40200
     x, y = torch.randn(3, 200, dtype=DT), torch.randn(3, 200, dtype=DT)
     with pytest.raises(ValueError, match="N=40200"):
-        fh.exact_hessian(model, nn.MSELoss(), x, y)
+        fh.exact_hessian(fh.HessianOperator(model, nn.MSELoss(), x, y))
 
 
 # ---------------------------------------------------------------------- eigenpairs
@@ -79,7 +81,7 @@ def test_exact_hessian_refuses_big_models():
 )
 def test_top_and_bottom_eigenpairs_match_exact(method, activation, loss):
     model, loss_fn, x, y = _problem(activation, loss)
-    H = fh.exact_hessian(model, loss_fn, x, y)
+    H = fh.exact_hessian(fh.HessianOperator(model, loss_fn, x, y))
     ev = torch.linalg.eigvalsh(torch.as_tensor(H)).numpy()
     for which, ref in (("largest", ev[-1]), ("smallest", ev[0])):
         res = fh.top_eigenpairs(
@@ -98,7 +100,7 @@ def test_top_and_bottom_eigenpairs_match_exact(method, activation, loss):
 
 def test_lanczos_k_pairs_and_far_fewer_hvps_than_power():
     model, loss_fn, x, y = _problem("tanh", "mse")
-    ev = np.linalg.eigvalsh(fh.exact_hessian(model, loss_fn, x, y))
+    ev = np.linalg.eigvalsh(fh.exact_hessian(fh.HessianOperator(model, loss_fn, x, y)))
     lz = fh.top_eigenpairs(model, loss_fn, x, y, k=3, tol=1e-8)
     assert lz.converged
     np.testing.assert_allclose(lz.eigenvalues, ev[::-1][:3], rtol=1e-9)
@@ -124,7 +126,7 @@ def test_warm_start_needs_fewer_hvps():
     model, loss_fn, x, y = _problem("tanh", "mse")
     first = fh.top_eigenpairs(model, loss_fn, x, y, tol=1e-6)
     # one small gradient step, as when tracking sharpness during training
-    g = fh.full_gradient(model, loss_fn, x, y)
+    g = fh.full_gradient(fh.HessianOperator(model, loss_fn, x, y))
     fh.set_vector(model, fh.get_vector(model) - 1e-3 * g)
     cold = fh.top_eigenpairs(model, loss_fn, x, y, tol=1e-6, seed=3)
     warm = fh.top_eigenpairs(model, loss_fn, x, y, tol=1e-6, v0=first.eigenvectors)
@@ -169,14 +171,17 @@ def test_chunked_and_backends_agree(loss):
     )
     assert _rel(biased.numpy(), hv.numpy()) > 1e-6
     assert (
-        abs(fh.full_loss(model, loss_fn, x, y, chunk_size=10) - fh.full_loss(model, loss_fn, x, y))
+        abs(
+            fh.full_loss(fh.HessianOperator(model, loss_fn, x, y, chunk_size=10))
+            - fh.full_loss(fh.HessianOperator(model, loss_fn, x, y))
+        )
         <= 1e-14
     )
-    g1 = fh.full_gradient(model, loss_fn, x, y, chunk_size=10)
-    g2 = fh.full_gradient(model, loss_fn, x, y)
+    g1 = fh.full_gradient(fh.HessianOperator(model, loss_fn, x, y, chunk_size=10))
+    g2 = fh.full_gradient(fh.HessianOperator(model, loss_fn, x, y))
     assert _rel(g1.numpy(), g2.numpy()) <= 1e-13
     assert ref.num_calls == 1
-    H = fh.exact_hessian(model, loss_fn, x, y)
+    H = fh.exact_hessian(fh.HessianOperator(model, loss_fn, x, y))
     assert _rel(H @ v.numpy(), hv.numpy()) <= 1e-12
 
 
@@ -229,9 +234,11 @@ def test_bad_arguments_name_the_argument():
     with pytest.raises(ValueError, match="v"):
         op(torch.ones(n - 1, dtype=DT))
     with pytest.raises(ValueError, match="direction"):
-        fh.cross_section(model, loss_fn, x, y, torch.ones(3, dtype=DT), [0.0])
+        fh.cross_section(fh.HessianOperator(model, loss_fn, x, y), torch.ones(3, dtype=DT), [0.0])
     with pytest.raises(ValueError, match="radii"):
-        fh.cross_section(model, loss_fn, x, y, torch.ones(n, dtype=DT), [0.0, np.inf])
+        fh.cross_section(
+            fh.HessianOperator(model, loss_fn, x, y), torch.ones(n, dtype=DT), [0.0, np.inf]
+        )
 
 
 # ------------------------------------------------------------------- cross sections
@@ -242,26 +249,30 @@ def test_cross_section_and_interpolate_endpoints_and_restore():
     other, _, _, _ = _problem("relu", "mse", seed=5)
     theta = fh.get_vector(model)
     d = torch.randn(theta.numel(), generator=torch.Generator().manual_seed(2), dtype=DT)
-    losses = fh.cross_section(model, loss_fn, x, y, d, [0.0, 0.5, 1.0], chunk_size=10)
+    losses = fh.cross_section(
+        fh.HessianOperator(model, loss_fn, x, y, chunk_size=10), d, [0.0, 0.5, 1.0]
+    )
     assert torch.equal(fh.get_vector(model), theta)
-    assert abs(losses[0] - fh.full_loss(model, loss_fn, x, y)) <= 1e-14
+    assert abs(losses[0] - fh.full_loss(fh.HessianOperator(model, loss_fn, x, y))) <= 1e-14
     moved = mlp([4, 6, 6, 3], seed=0)
     fh.set_vector(moved, theta + d)
-    assert abs(losses[2] - fh.full_loss(moved, loss_fn, x, y)) <= 1e-12
+    assert abs(losses[2] - fh.full_loss(fh.HessianOperator(moved, loss_fn, x, y))) <= 1e-12
     assert losses[1] != losses[0]
 
     theta_b = fh.get_vector(other)
-    path = fh.interpolate(model, other, loss_fn, x, y, [0.0, 0.5, 1.0], chunk_size=8)
+    path = fh.interpolate(
+        fh.HessianOperator(model, loss_fn, x, y, chunk_size=8), other, [0.0, 0.5, 1.0]
+    )
     assert torch.equal(fh.get_vector(model), theta)
     assert torch.equal(fh.get_vector(other), theta_b)
-    assert abs(path[0] - fh.full_loss(model, loss_fn, x, y)) <= 1e-14
-    assert abs(path[2] - fh.full_loss(other, loss_fn, x, y)) <= 1e-12
+    assert abs(path[0] - fh.full_loss(fh.HessianOperator(model, loss_fn, x, y))) <= 1e-14
+    assert abs(path[2] - fh.full_loss(fh.HessianOperator(other, loss_fn, x, y))) <= 1e-12
 
     def broken(out, target):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        fh.cross_section(model, broken, x, y, d, [1.0])
+        fh.cross_section(fh.HessianOperator(model, broken, x, y), d, [1.0])
     assert torch.equal(fh.get_vector(model), theta)
 
 
@@ -269,7 +280,9 @@ def test_sharpest_cross_section_curvature_is_lambda_max():
     model, loss_fn, x, y = _problem("tanh", "mse")
     res = fh.top_eigenpairs(model, loss_fn, x, y, tol=1e-10)
     h = 1e-4
-    f = fh.cross_section(model, loss_fn, x, y, res.eigenvectors[0], [-h, 0.0, h])
+    f = fh.cross_section(
+        fh.HessianOperator(model, loss_fn, x, y), res.eigenvectors[0], [-h, 0.0, h]
+    )
     curvature = (f[0] - 2 * f[1] + f[2]) / h**2
     assert abs(curvature - res.eigenvalues[0]) <= 1e-4 * res.eigenvalues[0]
 
@@ -279,10 +292,14 @@ def test_sharpest_cross_section_curvature_is_lambda_max():
 
 def test_slq_density():
     model, loss_fn, x, y = _problem("tanh", "mse")
-    ev = np.linalg.eigvalsh(fh.exact_hessian(model, loss_fn, x, y))
+    ev = np.linalg.eigvalsh(fh.exact_hessian(fh.HessianOperator(model, loss_fn, x, y)))
     n = ev.size
     nodes, weights = fh.spectrum(
-        model, loss_fn, x, y, method="slq", num_probes=4, lanczos_steps=n, seed=1
+        fh.HessianOperator(model, loss_fn, x, y),
+        method="slq",
+        num_probes=4,
+        lanczos_steps=n,
+        seed=1,
     )
     assert abs(weights.sum() - 1) <= 1e-12
     assert np.all(weights >= 0)
@@ -290,7 +307,9 @@ def test_slq_density():
     assert abs(nodes.min() - ev[0]) <= 1e-8 * abs(ev[0])
     # with full Krylov spaces, quadrature of x equals z'Hz/||z||^2 = trace/N for Rademacher z
     # only in expectation; second moment test with a single probe is exact per probe:
-    short = fh.spectrum(model, loss_fn, x, y, method="slq", num_probes=50, lanczos_steps=10)
+    short = fh.spectrum(
+        fh.HessianOperator(model, loss_fn, x, y), method="slq", num_probes=50, lanczos_steps=10
+    )
     assert abs(np.sum(short.weights * short.nodes) - ev.mean()) <= 0.2 * np.abs(ev).mean()
     grid = np.linspace(ev[0] - 1, ev[-1] + 1, 4001)
     dens = fh.density(nodes, weights, grid, sigma=0.05)

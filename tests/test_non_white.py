@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from scipy.linalg import expm
 
 from flatlib.experiments import non_white as nw_experiment
-from flatlib.figures.linear_hessian import autograd_hessian
 from flatlib.theory import linear
 from flatlib.theory import non_white as nw
+from flatlib.theory.linear import autograd_hessian
 
 
 def _data(sigma: np.ndarray, T: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +183,7 @@ def test_figures_draw():
 
     from flatlib.figures import non_white as fig_nw
 
-    data = fig_nw.slider_data(conditions=(1, 10), depths=(1, 2), seed=0)
+    data = nw_experiment.slider_data(conditions=(1, 10), depths=(1, 2), seed=0)
     assert set(data) == {(1, 1), (1, 2), (10, 1), (10, 2)}
     frame = data[(10, 2)]
     assert np.isclose(frame.profile.max(), frame.max_nu, rtol=1e-4)

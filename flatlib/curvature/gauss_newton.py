@@ -37,7 +37,7 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from flatlib._validation import as_int
-from flatlib.curvature.hessian import exact_hessian, trainable_parameters
+from flatlib.curvature.hessian import HessianOperator, exact_hessian, trainable_parameters
 
 __all__ = [
     "GGNDecomposition",
@@ -142,7 +142,7 @@ def residual_matrix(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> 
     def weighted_outputs(out: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return (out * w).sum(dim=1).mean()
 
-    return exact_hessian(model, weighted_outputs, x, weights)
+    return exact_hessian(HessianOperator(model, weighted_outputs, x, weights))
 
 
 def ggn_decomposition(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> GGNDecomposition:

@@ -13,6 +13,16 @@ The loss is the mean over the dataset of ``loss_fn(model(x), y)`` as PyTorch def
 (the last one may be smaller) and chunk ``c`` of size ``n_c`` contributes
 ``(n_c / n) * loss_fn(model(x_c), y_c)``, so a smaller last chunk does not bias the mean.
 
+Binding
+-------
+A :class:`HessianOperator` binds model, loss, data and chunking once (as curvlinops'
+operators do); :func:`full_loss`, :func:`full_gradient`, :func:`eigenpairs`,
+:func:`exact_hessian`, :func:`spectrum`, :func:`cross_section` and :func:`interpolate` take
+it. :func:`top_eigenpairs` is the one-call convenience on a model and its data::
+
+    op = HessianOperator(model, nn.MSELoss(), inputs, targets, chunk_size=5000)
+    full_loss(op), eigenpairs(op, k=1).sharpness
+
 Parameter vectors
 -----------------
 Flat parameter vectors list the model's trainable parameters (``requires_grad=True``) in
@@ -54,8 +64,8 @@ __all__ = [
     "full_loss",
     "get_vector",
     "hvp",
+    "eigenpairs",
     "interpolate",
-    "operator_eigenpairs",
     "set_vector",
     "spectrum",
     "top_eigenpairs",
@@ -169,41 +179,35 @@ def _check_loss_fn(loss_fn: Any) -> None:
         )
 
 
-def full_loss(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
-    chunk_size: int | None = None,
-) -> float:
-    """The dataset loss ``sum_c (n_c / n) loss_fn(model(x_c), y_c)`` (see the module docstring)."""
-    _check_loss_fn(loss_fn)
-    params = trainable_parameters(model)
-    inputs, targets, n, size = _check_data(inputs, targets, chunk_size)
+def _check_op(op: Any) -> HessianOperator:
+    if not isinstance(op, HessianOperator):
+        raise TypeError(
+            "op must be a HessianOperator (HessianOperator(model, loss_fn, inputs, targets) "
+            f"or hvp(...)), got {type(op).__name__}"
+        )
+    return op
+
+
+def full_loss(op: HessianOperator) -> float:
+    """The dataset loss ``sum_c (n_c / n) loss_fn(model(x_c), y_c)`` at the model's parameters.
+
+    ``op`` binds model, loss, data and chunking (see the module docstring).
+    """
+    op = _check_op(op)
     total = 0.0
     with torch.no_grad():
-        for x, y, w in _chunks(inputs, targets, n, size, params[0]):
-            total += w * float(loss_fn(model(x), y))
+        for x, y, w in op.chunks:
+            total += w * float(op.loss_fn(op.model(x), y))
     return total
 
 
-def full_gradient(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
-    chunk_size: int | None = None,
-) -> torch.Tensor:
+def full_gradient(op: HessianOperator) -> torch.Tensor:
     """The flat gradient of :func:`full_loss` (chunk-weighted), a detached tensor of length N."""
-    _check_loss_fn(loss_fn)
-    params = trainable_parameters(model)
-    inputs, targets, n, size = _check_data(inputs, targets, chunk_size)
-    total = torch.zeros(
-        sum(p.numel() for p in params), dtype=params[0].dtype, device=params[0].device
-    )
-    for x, y, w in _chunks(inputs, targets, n, size, params[0]):
-        grads = torch.autograd.grad(w * loss_fn(model(x), y), params, allow_unused=True)
-        total += _flat(grads, params)
+    op = _check_op(op)
+    total = torch.zeros(op.num_params, dtype=op.dtype, device=op.device)
+    for x, y, w in op.chunks:
+        grads = torch.autograd.grad(w * op.loss_fn(op.model(x), y), op.params, allow_unused=True)
+        total += _flat(grads, op.params)
     return total
 
 
@@ -222,15 +226,21 @@ _STOCHASTIC = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
 
 class HessianOperator:
-    """``v -> H v`` for the Hessian ``H`` of the dataset loss at the parameters given at build.
+    """The dataset loss of the module docstring, bound once: model, loss, data and chunking.
 
-    Build it with :func:`hvp`. Calling it takes a flat torch vector of length ``N`` and
-    returns ``H v`` with the parameters' dtype and device. ``num_calls`` counts the HVPs
-    made through the operator (the two HVPs of the determinism check at construction are
-    counted separately in ``setup_calls``); ``num_params`` is ``N``.
+    Every function of the curvature engine takes one: :func:`full_loss`, :func:`full_gradient`,
+    :func:`eigenpairs`, :func:`exact_hessian`, :func:`spectrum`, :func:`cross_section`,
+    :func:`interpolate`. Calling it takes a flat torch vector of length ``N`` and returns
+    ``H v`` with the parameters' dtype and device.
 
-    The operator is tied to the parameter values at construction (the ``double_backward``
-    backend caches autograd graphs): build a new one after changing the model.
+    Binding is cheap: the HVP machinery (backend choice, cached autograd graphs, the
+    determinism check) is set up by :meth:`prepare`, on the first product or eagerly by
+    :func:`hvp`. ``num_calls`` counts the HVPs made through the operator (the two HVPs of the
+    determinism check are counted separately in ``setup_calls``); ``num_params`` is ``N``.
+
+    Once prepared, the operator is tied to the parameter values of that moment (the
+    ``double_backward`` backend caches autograd graphs): bind a new one after changing the
+    model.
     """
 
     def __init__(
@@ -247,6 +257,8 @@ class HessianOperator:
         _check_loss_fn(loss_fn)
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if cache_graph is not None and not isinstance(cache_graph, bool):
+            raise TypeError(f"cache_graph must be None or a bool, got {type(cache_graph).__name__}")
         self.model = model
         self.loss_fn = loss_fn
         self.params = trainable_parameters(model)
@@ -256,32 +268,48 @@ class HessianOperator:
         self.dtype, self.device = ref.dtype, ref.device
         self.num_params = sum(p.numel() for p in self.params)
         self.shape = (self.num_params, self.num_params)
-        self._chunks = _chunks(inputs, targets, n, size, ref)
+        self.chunks = _chunks(inputs, targets, n, size, ref)
+        """The data as ``(x_c, y_c, n_c / n)`` on the parameters' device and dtype."""
         self.num_calls = 0
         self.setup_calls = 0
         self._graphs: list[tuple[torch.Tensor, ...]] | None = None
         self._cache = False
         _refuse_stochastic_modules(model)
+        self.backend = backend
+        self._cache_graph = cache_graph
+        self._check = bool(check_determinism)
+        self.prepared = False
 
+    def prepare(self) -> HessianOperator:
+        """Set up the HVP backend now (graphs, determinism check); returns the operator.
+
+        Called on the first product; :func:`hvp` calls it at once, so that a random or
+        batch-dependent loss is refused where the operator is made.
+        """
+        if self.prepared:
+            return self
+        backend, cache_graph = self.backend, self._cache_graph
         if backend in ("auto", "double_backward"):
             budget = _graph_budget(self.device)
-            first, nbytes = self._build_graph(self._chunks[0], measure=True)
-            fits = nbytes * len(self._chunks) <= budget
+            first, nbytes = self._build_graph(self.chunks[0], measure=True)
+            fits = nbytes * len(self.chunks) <= budget
             if backend == "auto" and not fits:
                 backend = "forward_over_reverse"
             else:
                 backend = "double_backward"
                 self._cache = fits if cache_graph is None else bool(cache_graph)
-                if len(self._chunks) == 1 and cache_graph is None:
+                if len(self.chunks) == 1 and cache_graph is None:
                     self._cache = True  # the one chunk's graph is needed anyway
                 if self._cache:
-                    self._graphs = [first] + [self._build_graph(c)[0] for c in self._chunks[1:]]
+                    self._graphs = [first] + [self._build_graph(c)[0] for c in self.chunks[1:]]
             del first
         self.backend = backend
         if backend == "forward_over_reverse":
             self._setup_functional()
-        if check_determinism:
+        self.prepared = True
+        if self._check:
             self._check_determinism()
+        return self
 
     # -- construction helpers
     def _build_graph(self, chunk, measure: bool = False) -> tuple[tuple[torch.Tensor, ...], int]:
@@ -324,7 +352,7 @@ class HessianOperator:
         buffers = [b.detach().clone() for b in self.model.buffers()]
         h1 = self._apply(v)
         if self._cache:  # a fresh forward pass: rebuild the graphs and compare
-            self._graphs = [self._build_graph(c)[0] for c in self._chunks]
+            self._graphs = [self._build_graph(c)[0] for c in self.chunks]
         h2 = self._apply(v)
         self.setup_calls += 2
         changed = any(
@@ -354,7 +382,7 @@ class HessianOperator:
         ]
         if self.backend == "forward_over_reverse":
             out = None
-            for x, y, w in self._chunks:
+            for x, y, w in self.chunks:
                 if y.is_floating_point():
                     # y rides along as a primal with an explicit zero tangent: torch's
                     # mse_loss double-backward JVP fails on the implicit ZeroTensor tangent.
@@ -373,7 +401,7 @@ class HessianOperator:
                 out = flat if out is None else out + flat
             return out.detach()
         out = None
-        for i, chunk in enumerate(self._chunks):
+        for i, chunk in enumerate(self.chunks):
             grads = self._graphs[i] if self._cache else self._build_graph(chunk)[0]
             flat = self._vjp(grads, pieces)
             out = flat if out is None else out + flat
@@ -397,6 +425,7 @@ class HessianOperator:
 
     def __call__(self, v: Any) -> torch.Tensor:
         vec = _as_flat(v, "v", self.params)
+        self.prepare()
         self.num_calls += 1
         return self._apply(vec)
 
@@ -406,6 +435,7 @@ class HessianOperator:
         if V.dim() != 2 or V.shape[0] != self.num_params:
             raise ValueError(f"V must have shape ({self.num_params}, b), got {tuple(V.shape)}")
         b = V.shape[1]
+        self.prepare()
         if self.backend == "double_backward" and self._cache and b > 1:
             try:
                 out = torch.zeros_like(V.T)
@@ -460,7 +490,7 @@ class HessianOperator:
     def __repr__(self) -> str:
         return (
             f"HessianOperator(N={self.num_params}, backend={self.backend!r}, "
-            f"chunks={len(self._chunks)}, cached_graph={self._cache}, num_calls={self.num_calls})"
+            f"chunks={len(self.chunks)}, cached_graph={self._cache}, num_calls={self.num_calls})"
         )
 
 
@@ -490,7 +520,10 @@ def hvp(
     backend: str = "auto",
     cache_graph: bool | None = None,
 ) -> HessianOperator:
-    """The Hessian-vector product ``v -> H v`` of the dataset loss at the model's parameters.
+    """The Hessian-vector product ``v -> H v`` of the dataset loss, prepared at once.
+
+    A :class:`HessianOperator` whose backend is set up and whose determinism is checked here
+    rather than at the first product.
 
     Parameters
     ----------
@@ -524,7 +557,8 @@ def hvp(
         loss, ...): two HVPs of one random vector, each from a fresh forward pass, must agree
         to 1e-10 relative in float64 (1e-4 otherwise), and buffers must not change.
     """
-    return HessianOperator(model, loss_fn, inputs, targets, chunk_size, backend, cache_graph)
+    op = HessianOperator(model, loss_fn, inputs, targets, chunk_size, backend, cache_graph)
+    return op.prepare()
 
 
 # ------------------------------------------------------------------------- eigenpairs
@@ -588,7 +622,7 @@ def _start_vectors(v0: Any, k: int, op: HessianOperator, seed: int) -> torch.Ten
     return torch.stack(rows)
 
 
-def operator_eigenpairs(
+def eigenpairs(
     op: HessianOperator,
     k: int = 1,
     method: str = "lanczos",
@@ -600,9 +634,12 @@ def operator_eigenpairs(
     atol: float = 0.0,
     ncv: int | None = None,
 ) -> EigenResult:
-    """:func:`top_eigenpairs` on an existing :class:`HessianOperator` (reuse it across calls)."""
-    if not isinstance(op, HessianOperator):
-        raise TypeError(f"op must be a HessianOperator (from hvp()), got {type(op).__name__}")
+    """The ``k`` largest (or smallest) eigenpairs of the Hessian bound in ``op``.
+
+    See :func:`top_eigenpairs` for the stopping rule, the methods and the parameters; reuse
+    one operator across calls to keep its cached graphs.
+    """
+    op = _check_op(op)
     n = op.num_params
     k = as_int(k, "k", minimum=1)
     if k > n:
@@ -682,6 +719,8 @@ def top_eigenpairs(
 ) -> EigenResult:
     """The ``k`` largest (or smallest) algebraic eigenvalues of the Hessian and their vectors.
 
+    A convenience for :func:`eigenpairs` on ``hvp(model, loss_fn, inputs, targets, ...)``.
+
     Sharpness is the largest *algebraic* eigenvalue ``lambda_max(H)`` (not the largest in
     magnitude); ``which="smallest"`` gives ``lambda_min``.
 
@@ -698,7 +737,8 @@ def top_eigenpairs(
     implicit restarts) warm-started from the Ritz vectors. ``H v`` of every basis vector is
     stored, so the final residuals cost no extra HVPs.
     ``"power"``: the power method of Mulayoff & Michaeli (Sec. 6) as subspace iteration with
-    Rayleigh-Ritz; see :func:`flatlib.curvature.lanczos.block_power` for the shift it applies when the
+    Rayleigh-Ritz; see :func:`flatlib.curvature.lanczos.block_power` for the shift it applies when
+    the
     negative end of the spectrum dominates.
 
     Parameters
@@ -716,32 +756,25 @@ def top_eigenpairs(
         Passed to :func:`hvp`.
     """
     op = hvp(model, loss_fn, inputs, targets, chunk_size=chunk_size, backend=backend)
-    return operator_eigenpairs(op, k, method, tol, max_iter, seed, v0, which, atol, ncv)
+    return eigenpairs(op, k, method, tol, max_iter, seed, v0, which, atol, ncv)
 
 
 # ------------------------------------------------------------------------------ spectra
 
 
-def exact_hessian(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
-    chunk_size: int | None = None,
-    block: int = 256,
-) -> np.ndarray:
+def exact_hessian(op: HessianOperator, block: int = 256) -> np.ndarray:
     """The dense ``N x N`` Hessian (float64 numpy, symmetrised) for small models (N <= 20000).
 
     Columns are HVPs of unit vectors, ``block`` at a time (batched with vmap when possible).
     """
-    n = sum(p.numel() for p in trainable_parameters(model))
+    op = _check_op(op)
+    n = op.num_params
     if n > EXACT_MAX_PARAMS:
         raise ValueError(
             f"model has N={n} parameters; exact_hessian builds an N x N matrix and refuses "
             f"N > {EXACT_MAX_PARAMS}: use top_eigenpairs or spectrum(method='slq')"
         )
     block = as_int(block, "block", minimum=1)
-    op = hvp(model, loss_fn, inputs, targets, chunk_size=chunk_size)
     H = np.empty((n, n), dtype=np.float64)
     eye = torch.eye(n, dtype=op.dtype, device=op.device)
     for start in range(0, n, block):
@@ -758,15 +791,11 @@ class SLQDensity(NamedTuple):
 
 
 def spectrum(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
+    op: HessianOperator,
     method: str = "exact",
     num_probes: int = 10,
     lanczos_steps: int = 80,
     seed: int = 0,
-    chunk_size: int | None = None,
 ) -> np.ndarray | SLQDensity:
     """The Hessian spectrum (Sagun et al.): exact eigenvalues or an SLQ density estimate.
 
@@ -777,14 +806,13 @@ def spectrum(
     :func:`density`.
     """
     if method == "exact":
-        H = exact_hessian(model, loss_fn, inputs, targets, chunk_size=chunk_size)
-        return np.linalg.eigvalsh(H)
+        return np.linalg.eigvalsh(exact_hessian(op))
     if method != "slq":
         raise ValueError(f"method must be 'exact' or 'slq', got {method!r}")
     num_probes = as_int(num_probes, "num_probes", minimum=1)
     lanczos_steps = as_int(lanczos_steps, "lanczos_steps", minimum=1)
     seed = as_int(seed, "seed", minimum=0)
-    op = hvp(model, loss_fn, inputs, targets, chunk_size=chunk_size)
+    op = _check_op(op)
     nodes, weights = lanczos.slq_nodes_weights(
         op.__call__, op.num_params, num_probes, lanczos_steps, op.dtype, op.device, seed
     )
@@ -814,57 +842,42 @@ def _radii(values: Any, name: str) -> np.ndarray:
     return as_float_array(values, name, ndim=1)
 
 
-def cross_section(
-    model: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
-    direction: Any,
-    radii: Any,
-    chunk_size: int | None = None,
-) -> np.ndarray:
+def cross_section(op: HessianOperator, direction: Any, radii: Any) -> np.ndarray:
     """The loss along ``theta + r * direction`` for each ``r`` in ``radii`` (paper Fig. 7d-e).
 
     ``direction`` is a flat vector (e.g. an eigenvector; not normalised here). The model's
     parameters are restored afterwards, also when an error occurs.
     """
-    params = trainable_parameters(model)
+    op = _check_op(op)
+    params = op.params
     d = _as_flat(direction, "direction", params)
     r = _radii(radii, "radii")
-    _check_data(inputs, targets, chunk_size)
     theta = parameters_to_vector(params).detach().clone()
     out = np.empty(r.size)
     try:
         for i, ri in enumerate(r):
             with torch.no_grad():
                 vector_to_parameters(theta + float(ri) * d, params)
-            out[i] = full_loss(model, loss_fn, inputs, targets, chunk_size)
+            out[i] = full_loss(op)
     finally:
         with torch.no_grad():
             vector_to_parameters(theta, params)
     return out
 
 
-def interpolate(
-    model_a: nn.Module,
-    model_b: nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    inputs: Any,
-    targets: Any,
-    alphas: Any,
-    chunk_size: int | None = None,
-) -> np.ndarray:
+def interpolate(op: HessianOperator, model_b: nn.Module, alphas: Any) -> np.ndarray:
     """The loss along ``(1 - a) theta_a + a theta_b`` (the 1-D interpolation of paper Fig. 7a).
 
-    Evaluated with ``model_a``'s architecture (both models must have the same parameter
-    layout); ``model_a``'s parameters are restored afterwards, ``model_b`` is not modified.
+    ``theta_a`` is the model bound in ``op``, whose loss and data are used (both models must
+    have the same parameter layout); its parameters are restored afterwards, ``model_b`` is
+    not modified.
     """
-    pa = trainable_parameters(model_a)
+    op = _check_op(op)
+    pa = op.params
     pb = trainable_parameters(model_b)
     if [p.shape for p in pa] != [p.shape for p in pb]:
         raise ValueError("model_b must have the same parameter shapes as model_a")
     a = _radii(alphas, "alphas")
-    _check_data(inputs, targets, chunk_size)
     theta_a = parameters_to_vector(pa).detach().clone()
     theta_b = parameters_to_vector(pb).detach().to(dtype=theta_a.dtype, device=theta_a.device)
     out = np.empty(a.size)
@@ -872,7 +885,7 @@ def interpolate(
         for i, ai in enumerate(a):
             with torch.no_grad():
                 vector_to_parameters((1 - float(ai)) * theta_a + float(ai) * theta_b, pa)
-            out[i] = full_loss(model_a, loss_fn, inputs, targets, chunk_size)
+            out[i] = full_loss(op)
     finally:
         with torch.no_grad():
             vector_to_parameters(theta_a, pa)

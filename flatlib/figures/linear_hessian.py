@@ -1,11 +1,11 @@
 """Figures of Part II, chapters 4-5: the Hessian at a global minimum and Theorem 1.
 
-Everything here follows the conventions of :mod:`flatlib.theory.linear` (weights ``[W1, ..., Wm]``,
-``w = [vec(W1); ...; vec(Wm)]`` with column-stacking ``vec``, loss of eq. 2). The closed forms
-come from :mod:`flatlib.theory.linear`; the independent measurement is the autograd Hessian of eq. (2)
-computed here with ``torch.func.hessian`` in float64.
+Everything here follows the conventions of :mod:`flatlib.theory.linear` (weights
+``[W1, ..., Wm]``, ``w = [vec(W1); ...; vec(Wm)]`` with column-stacking ``vec``, loss of eq. 2).
+The closed forms come from :mod:`flatlib.theory.linear`, and so does the independent
+measurement, the autograd Hessian of eq. (2)
+(:func:`flatlib.theory.linear.autograd_hessian`); this module draws them.
 
-* :func:`autograd_hessian` - the full ``N x N`` Hessian of eq. (2) by automatic differentiation.
 * :func:`plot_spectrum`, :func:`spectrum_slider` - the spectrum of ``2 Phi Phi^T`` (Lemma 3,
   eqs. 15-16): at most ``d_x d_y`` nonzero eigenvalues and a zero bulk of size ``>= (1-1/m) N``.
 * :func:`plot_hessian_blocks` - the block matrix of eq. (18) by autograd next to
@@ -33,81 +33,20 @@ from flatlib.theory import linear
 from flatlib.theory.flattening import flatten
 
 __all__ = [
-    "RANK_RTOL",
     "Theorem1Points",
-    "autograd_hessian",
-    "numerical_rank",
     "plot_hessian_blocks",
     "plot_nu_bound",
     "plot_spectrum",
     "plot_theorem1",
-    "random_T",
-    "spectrum_at_minimum",
     "spectrum_slider",
     "theorem1_points",
     "theorem1_slider",
 ]
 
-RANK_RTOL = 1e-10
-"""Eigenvalues below ``RANK_RTOL * lambda_max`` count as zero (float64 rounding is ~1e-16)."""
 
 _ZERO_FLOOR = 1e-18
 RANK_COLOR = "tab:red"
 VALLEY_COLOR = "0.6"
-
-
-# ----------------------------------------------------------------------------- measurements
-
-
-def autograd_hessian(weights: Any, X: Any, Y: Any) -> np.ndarray:
-    """Hessian of the loss of eq. (2) w.r.t. ``w = [vec(W1); ...; vec(Wm)]`` by autograd.
-
-    Uses ``torch.func.hessian`` in float64 on the data ``X`` (``n x d_x``) and ``Y``
-    (``n x d_y``); ``vec`` stacks columns, as property (P1) of App. IV requires, so the result
-    is directly comparable with ``2 Phi Phi^T`` of eqs. (15)-(16). Valid anywhere, not only
-    at a minimum.
-    """
-    import torch
-
-    ws = as_weights(weights)
-    x = torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float64)
-    y = torch.as_tensor(np.asarray(Y, dtype=float), dtype=torch.float64)
-    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise ValueError("X and Y must be 2-D with the same number of rows")
-    if x.shape[1] != ws[0].shape[1] or y.shape[1] != ws[-1].shape[0]:
-        raise ValueError("weights do not map the columns of X to the columns of Y")
-    shapes = [w.shape for w in ws]
-    w0 = torch.as_tensor(np.concatenate([w.ravel(order="F") for w in ws]), dtype=torch.float64)
-    n = x.shape[0]
-
-    def loss(w: torch.Tensor) -> torch.Tensor:
-        out, start = x.T, 0
-        for rows, cols in shapes:
-            # column-stacked vec: entries (rows * cols) reshape to (cols, rows), then transpose
-            mat = w[start : start + rows * cols].reshape(cols, rows).T
-            out = mat @ out
-            start += rows * cols
-        return ((y.T - out) ** 2).sum() / n
-
-    return torch.func.hessian(loss)(w0).detach().numpy()
-
-
-def spectrum_at_minimum(weights: Any, sigma_x: Any = None) -> np.ndarray:
-    """Eigenvalues of ``H_w = 2 Phi Phi^T`` (eq. 15) in descending order, all ``N`` of them."""
-    return np.linalg.eigvalsh(linear.hessian_at_minimum(weights, sigma_x))[::-1]
-
-
-def numerical_rank(eigenvalues: Any, rtol: float = RANK_RTOL) -> int:
-    """Number of eigenvalues above ``rtol * max |eigenvalue|`` (the nonzero ones, Lemma 3)."""
-    ev = np.asarray(eigenvalues, dtype=float)
-    top = float(np.max(np.abs(ev))) if ev.size else 0.0
-    return int(np.sum(ev > rtol * top)) if top > 0 else 0
-
-
-def random_T(d_y: int, d_x: int, sigma_max: float, seed: int = 0) -> np.ndarray:
-    """A Gaussian ``d_y x d_x`` target map rescaled so that ``sigma_max(T) = sigma_max``."""
-    t = np.random.default_rng(seed).standard_normal((d_y, d_x))
-    return sigma_max * t / np.linalg.norm(t, 2)
 
 
 # ----------------------------------------------------------------------------- chapter 4
@@ -117,18 +56,19 @@ def plot_spectrum(m: int, width: int, d: int = 3, seed: int = 0) -> Figure:
     """Spectrum of the Hessian at a random global minimum (Lemma 3, eqs. 15-16).
 
     The network has ``d_x = d_y = d`` and ``m - 1`` hidden layers of size ``width``
-    (assumption A1 needs ``width >= d``); the minimum is :func:`flatlib.theory.linear.random_minimum`
-    of a Gaussian ``T``. Left: all ``N`` eigenvalues of ``2 Phi Phi^T`` (log scale, exact zeros
-    drawn at the floor ``1e-18``); at most ``d^2`` are nonzero. Right: ``N`` split into the
+    (assumption A1 needs ``width >= d``); the minimum is
+    :func:`flatlib.theory.linear.random_minimum` of a Gaussian ``T``. Left: all ``N``
+    eigenvalues of ``2 Phi Phi^T`` (log scale, exact zeros drawn at the floor ``1e-18``); at
+    most ``d^2`` are nonzero. Right: ``N`` split into the
     rank and the valley (zero) dimension, against the bound ``(1 - 1/m) N``.
     """
     if width < d:
         raise ValueError(f"width must be >= d = {d} (assumption A1), got {width}")
-    t = random_T(d, d, 1.5, seed)
+    t = linear.random_T(d, d, 1.5, seed)
     ws = linear.random_minimum(t, m, seed=seed + 1, widths=[width] * (m - 1))
-    ev = spectrum_at_minimum(ws)
+    ev = linear.spectrum_at_minimum(ws)
     n_params = ev.size
-    rank = numerical_rank(ev)
+    rank = linear.numerical_rank(ev)
     valley = n_params - rank
     shown = np.maximum(np.sort(np.abs(ev))[::-1], _ZERO_FLOOR)
     idx = np.arange(1, n_params + 1)
@@ -138,7 +78,7 @@ def plot_spectrum(m: int, width: int, d: int = 3, seed: int = 0) -> Figure:
     ax.axvspan(d * d + 0.5, n_params + 0.5, color=VALLEY_COLOR, alpha=0.25, lw=0)
     ax.semilogy(idx, shown, ".", color="k", ms=4, label="eigenvalues of $2\\Phi\\Phi^T$")
     ax.axvline(d * d + 0.5, color=RANK_COLOR, ls="--", lw=1.2, label=f"$d_x d_y$ = {d * d}")
-    ax.axhline(RANK_RTOL * ev[0], color="0.3", ls=":", lw=1, label="zero threshold")
+    ax.axhline(linear.RANK_RTOL * ev[0], color="0.3", ls=":", lw=1, label="zero threshold")
     ax.set_xlim(0.5, n_params + 0.5)
     ax.set_ylim(_ZERO_FLOOR / 3, ev[0] * 10)
     ax.set_xlabel("eigenvalue index (descending)")
@@ -194,7 +134,7 @@ def plot_hessian_blocks(weights: Any, X: Any, Y: Any) -> Figure:
     noise, elsewhere it is the residual term of eq. (S42).
     """
     ws = as_weights(weights)
-    h_auto = autograd_hessian(ws, X, Y)
+    h_auto = linear.autograd_hessian(ws, X, Y)
     h_phi = linear.hessian_at_minimum(ws, linear.second_moment(X))
     gap = np.abs(h_auto - h_phi)
     edges = np.cumsum([w.size for w in ws])[:-1] - 0.5
@@ -259,19 +199,20 @@ def theorem1_points(
 ) -> Theorem1Points:
     """Predicted and measured sharpness of flattest minima for ``T`` with ``sigma_max(T)`` given.
 
-    ``T`` is a ``d x d`` Gaussian matrix rescaled to ``sigma_max`` (:func:`random_T`); the
-    data are whitened (A2) with ``n = d`` samples. Measured points: the largest eigenvalue of
-    the autograd Hessian (exact ``eigvalsh``) at the canonical minimum (eq. 27), and the
+    ``T`` is a ``d x d`` Gaussian matrix rescaled to ``sigma_max``
+    (:func:`flatlib.theory.linear.random_T`); the data are whitened (A2) with ``n = d``
+    samples. Measured points: the largest eigenvalue of the autograd Hessian (exact
+    ``eigvalsh``) at the canonical minimum (eq. 27), and the
     sharpness (eq. 20) reached by ``flatten(method="gauge")`` from a random minimum; plus the
     sharpness of ``n_random`` random minima, which Theorem 1 puts above the curve.
     """
-    t = random_T(d, d, sigma_max, seed)
+    t = linear.random_T(d, d, sigma_max, seed)
     x, y = linear.whitened_data(t, d, seed=seed)
     ms = np.array(list(depths), dtype=int)
     predicted = np.array([linear.flattest_sharpness(t, m) for m in ms])
     canon, flat, rand = [], [], []
     for m in ms:
-        h = autograd_hessian(linear.canonical_minimum(t, m), x, y)
+        h = linear.autograd_hessian(linear.canonical_minimum(t, m), x, y)
         canon.append(float(np.linalg.eigvalsh(h)[-1]))
         starts = [linear.random_minimum(t, m, seed=seed + 100 + i) for i in range(n_random)]
         rand.append([linear.sharpness(w) for w in starts])

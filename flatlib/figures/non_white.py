@@ -1,36 +1,36 @@
 """Figures of chapter 14: the Sec. 5 conjecture of Mulayoff & Michaeli (2020) for non-white inputs.
 
 The numbers come from :mod:`flatlib.theory.non_white` (both sides of
-``min_Omega lambda_max(H_w) = max_{||B||_F = 1} nu(B)``); this module only draws them.
+``min_Omega lambda_max(H_w) = max_{||B||_F = 1} nu(B)``) by way of
+:mod:`flatlib.experiments.non_white`; this module only draws them.
 
 * :func:`plot_gap_distribution` - the relative gap between the two sides over a table of
-  random instances (:func:`flatlib.experiments.non_white.conjecture_table`), before and after optimising,
-  and how far the non-white flattest sharpness is from Theorem 1's white formula (eq. 17).
-* :func:`slider_data`, :func:`plot_conjecture`, :func:`conjecture_slider` - one ``2 x 2``
-  instance per condition number and depth: the descent of ``lambda_max`` along ``Omega`` onto
-  ``max nu`` (left) and ``nu`` over rank-one ``B = a c^T`` as the direction ``c`` turns (right).
+  random instances (:func:`flatlib.experiments.non_white.conjecture_table`), before and after
+  optimising, and how far the non-white flattest sharpness is from Theorem 1's white formula
+  (eq. 17).
+* :func:`plot_conjecture`, :func:`conjecture_slider` - one ``2 x 2`` instance per condition
+  number and depth (:func:`flatlib.experiments.non_white.slider_data`): the descent of
+  ``lambda_max`` along ``Omega`` onto ``max nu`` (left) and ``nu`` over rank-one
+  ``B = a c^T`` as the direction ``c`` turns (right).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
+from flatlib.experiments import non_white as nw_experiment
 from flatlib.figures import new_figure
 from flatlib.figures.widgets import SliderFigure, slider_figure
-from flatlib.theory import linear, non_white
 
 __all__ = [
     "GAP_FLOOR",
-    "FrameData",
     "conjecture_slider",
     "plot_conjecture",
     "plot_gap_distribution",
-    "slider_data",
 ]
 
 GAP_FLOOR = 1e-17
@@ -42,11 +42,12 @@ _DEPTH_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
 def plot_gap_distribution(table: Any) -> Figure:
     """Relative gap ``min lambda_max / max nu - 1`` over instances (conjecture of Sec. 5).
 
-    ``table`` is the DataFrame of :func:`flatlib.experiments.non_white.conjecture_table`. Left: the gap at
-    the flattest starting minimum (grey) and after the descent along ``Omega`` (coloured by
-    depth ``m``), against the condition number of ``Sigma_x`` (log scales; ``|gap|`` below
-    :data:`GAP_FLOOR` drawn at the floor). Right: the flattest sharpness found divided by
-    Theorem 1's white value ``2m sigma_max(T)^(2(1-1/m))`` (eq. 17) for the same ``T``.
+    ``table`` is the DataFrame of :func:`flatlib.experiments.non_white.conjecture_table`. Left:
+    the gap at the flattest starting minimum (grey) and after the descent along ``Omega``
+    (coloured by depth ``m``), against the condition number of ``Sigma_x`` (log scales;
+    ``|gap|`` below :data:`GAP_FLOOR` drawn at the floor). Right: the flattest sharpness found
+    divided by Theorem 1's white value ``2m sigma_max(T)^(2(1-1/m))`` (eq. 17) for the same
+    ``T``.
     """
     conditions = np.sort(table["condition"].unique())
     depths = np.sort(table["m"].unique())
@@ -99,81 +100,7 @@ def plot_gap_distribution(table: Any) -> Figure:
     return fig
 
 
-@dataclass(frozen=True)
-class FrameData:
-    """Precomputed numbers for one frame of :func:`conjecture_slider`.
-
-    ``histories``: ``lambda_max`` along each descent (:func:`flatlib.theory.non_white.descend`);
-    ``labels``: the starts' names; ``max_nu``; ``white_value`` (eq. 17 for the same ``T``);
-    ``theta``, ``profile``: ``nu(a c^T)`` with the best ``a`` for ``c = (cos t, sin t)``, over
-    the half-turn centred on the top eigenvector of ``Sigma_x`` (``c`` and ``-c`` are the same);
-    ``theta_sigma``, ``theta_whitened``, ``theta_best``: the angles of the top eigenvector of
-    ``Sigma_x``, of the top right singular vector of ``T Sigma^(1/2)`` and of the best ``c``.
-    """
-
-    histories: list[np.ndarray]
-    labels: list[str]
-    max_nu: float
-    white_value: float
-    theta: np.ndarray
-    profile: np.ndarray
-    theta_sigma: float
-    theta_whitened: float
-    theta_best: float
-
-
-def _angle(c: np.ndarray, center: float = np.pi / 2) -> float:
-    """Angle of the line spanned by a 2-vector, in ``[center - pi/2, center + pi/2)``."""
-    return float(np.mod(np.arctan2(c[1], c[0]) - center + np.pi / 2, np.pi) + center - np.pi / 2)
-
-
-def slider_data(
-    conditions: Sequence[float] = (1, 3, 10, 100, 1000),
-    depths: Sequence[int] = (1, 2, 3, 4, 8),
-    seed: int = 11,
-    n_starts: int = 3,
-) -> dict[tuple[float, int], FrameData]:
-    """Numbers for :func:`conjecture_slider`: one ``2 x 2`` instance per ``(condition, m)``.
-
-    ``T`` and the eigenvectors of ``Sigma_x`` are the same for every frame
-    (:func:`flatlib.theory.non_white.random_instance` with one ``seed``); only the condition number
-    and the depth change.
-    """
-    out = {}
-    for k in conditions:
-        sigma, t = non_white.random_instance(2, 2, float(k), seed=seed)
-        evals, evecs = np.linalg.eigh(sigma)
-        root = (evecs * np.sqrt(evals)) @ evecs.T
-        ts = t @ root
-        center = _angle(evecs[:, -1])
-        theta = np.linspace(center - np.pi / 2, center + np.pi / 2, 361)
-        cs = np.stack([np.cos(theta), np.sin(theta)])
-        for m in depths:
-            left = non_white.flattest_minimum(t, m, sigma, n_starts=n_starts, seed=seed)
-            right = non_white.max_nu(t, m, sigma, seed=seed)
-            best_c = non_white.rank_one_nu(t, m, sigma, seed=seed).B
-            profile = (
-                2
-                * m
-                * (np.linalg.norm(ts @ cs, axis=0) ** (m - 1) * np.linalg.norm(root @ cs, axis=0))
-                ** (2 / m)
-            )
-            out[(k, m)] = FrameData(
-                histories=left.histories,
-                labels=["eq. (27)", "whitened (27)"]
-                + [f"random {i + 1}" for i in range(n_starts - 2)],
-                max_nu=right.value,
-                white_value=linear.flattest_sharpness(t, m),
-                theta=theta,
-                profile=profile,
-                theta_sigma=center,
-                theta_whitened=_angle(np.linalg.svd(ts)[2][0], center),
-                theta_best=_angle(best_c[np.argmax(np.linalg.norm(best_c, axis=1))], center),
-            )
-    return out
-
-
-def plot_conjecture(frame: FrameData, condition: float, m: int) -> Figure:
+def plot_conjecture(frame: nw_experiment.FrameData, condition: float, m: int) -> Figure:
     """One frame: the descent onto ``max nu`` (left) and the rank-one ``nu`` profile (right).
 
     Left: ``lambda_max(H_w)`` (eq. 20) along the descent over ``Omega`` from each start, with
@@ -229,8 +156,8 @@ def conjecture_slider(
     seed: int = 11,
 ) -> SliderFigure:
     """Sliders over the condition number of ``Sigma_x`` and the depth ``m`` for
-    :func:`plot_conjecture` (data from :func:`slider_data`)."""
-    data = slider_data(conditions, depths, seed=seed)
+    :func:`plot_conjecture` (data from :func:`flatlib.experiments.non_white.slider_data`)."""
+    data = nw_experiment.slider_data(conditions, depths, seed=seed)
 
     def draw(condition: float, m: int) -> Figure:
         return plot_conjecture(data[(condition, m)], condition, m)

@@ -1,30 +1,31 @@
 """Figures of chapters 2-3: scalar networks (Sec. 3 and App. III of Mulayoff & Michaeli, 2020).
 
-The mathematics comes from :mod:`flatlib.theory.scalar` (loss of eq. S9, Hessian of eq. 9, sharpness of
-eq. 10, flattest minima of eq. 12, Claim S1, eq. S29); this module only draws it.
+The mathematics comes from :mod:`flatlib.theory.scalar` (loss of eq. S9, Hessian of eq. 9,
+sharpness of eq. 10, flattest minima of eq. 12, Claim S1, eq. S29, and the runs and samples
+these figures show); this module only draws it.
 
 Chapter 2 (the valley of minima):
 
-* :func:`fig1_run`, :func:`plot_fig1`, :func:`fig1_slider` - Fig. 1: level sets of the loss of a
-  two-layer scalar net, the hyperbola ``w2 = tau / w1`` of minima (eq. 7), the flattest points
-  (eq. 12) and GD / heavy-ball paths started next to a sharp minimum.
+* :func:`plot_fig1`, :func:`fig1_slider` - Fig. 1: level sets of the loss of a two-layer scalar
+  net, the hyperbola ``w2 = tau / w1`` of minima (eq. 7), the flattest points (eq. 12) and GD /
+  heavy-ball paths (:func:`flatlib.theory.scalar.fig1_run`) started next to a sharp minimum.
 * :func:`plot_valley_sharpness` - eq. (10) along the hyperbola against the ``2 / eta`` levels.
 * :func:`plot_sharpness_vs_depth` - eq. (13) for ``m = 1..20`` and the largest stable step.
 
 Chapter 3 (the deceptive interpolation):
 
-* :func:`deceptive_triple`, :func:`segment_loss`, :func:`plot_fig2` - Fig. 2: the loss along the
-  segment between a flattest and a sharp minimum, with close-ups (eq. S32).
+* :func:`plot_fig2` - Fig. 2: the loss along the segment between a flattest and a sharp minimum
+  (:func:`flatlib.theory.scalar.segment_loss`), with close-ups (eq. S32).
 * :func:`plot_interpolation`, :func:`interpolation_slider` - deeper nets, a second minimum and its
-  deceptive partner ``w3 = w1^2 / w2`` (eq. S29, Lemma 2).
-* :func:`random_positive_minima`, :func:`ranking_stats`, :func:`plot_ranking_scatter` - how often
-  the interpolation plot ranks two random minima the wrong way (Claim S1).
+  deceptive partner ``w3 = w1^2 / w2`` (eq. S29, Lemma 2,
+  :func:`flatlib.theory.scalar.deceptive_triple`).
+* :func:`plot_ranking_scatter` - how often the interpolation plot ranks two random minima the
+  wrong way (Claim S1; data from :func:`flatlib.theory.scalar.ranking_stats`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import matplotlib.pyplot as plt
@@ -40,10 +41,6 @@ __all__ = [
     "FIG1_ETAS",
     "FIG1_MOMENTA",
     "FIG1_STARTS",
-    "Fig1Run",
-    "RankingStats",
-    "deceptive_triple",
-    "fig1_run",
     "fig1_slider",
     "interpolation_slider",
     "plot_fig1",
@@ -52,10 +49,6 @@ __all__ = [
     "plot_ranking_scatter",
     "plot_sharpness_vs_depth",
     "plot_valley_sharpness",
-    "random_positive_minima",
-    "ranking_stats",
-    "segment_loss",
-    "valley_sharpness",
 ]
 
 FIG1_ETAS: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35)
@@ -80,55 +73,6 @@ _GRID = np.linspace(-_LIM, _LIM, 161)
 
 
 # ----------------------------------------------------------------------------- chapter 2
-
-
-def valley_sharpness(w: np.ndarray, tau: float, sigma_x2: float = 1.0) -> np.ndarray:
-    """``2 sigma_x2 sum_k (prod_{j != k} w_j)^2`` for each row of ``w`` (eq. S14).
-
-    On ``Omega`` this is the sharpness of eq. (10), ``2 sigma_x2 tau^2 sum_j 1 / w_j^2``; off
-    ``Omega`` it is the Gauss-Newton part of the Hessian, a smooth way to follow the sharpness of
-    the valley point an iterate is next to.
-    """
-    arr = np.atleast_2d(np.asarray(w, dtype=float))
-    g = np.stack([np.prod(np.delete(arr, k, axis=1), axis=1) for k in range(arr.shape[1])], axis=1)
-    return 2.0 * sigma_x2 * np.sum(g**2, axis=1)
-
-
-@dataclass(frozen=True)
-class Fig1Run:
-    """One GD run of Fig. 1: where it started, the path, and the stability levels.
-
-    ``star`` is the sharp minimum ``(w1, tau / w1)``; ``result.trajectory`` starts 1% off it;
-    ``threshold`` is the largest sharpness heavy-ball GD can rest at, ``2 (1 + momentum) / eta``
-    (``2 / eta`` for plain GD, eq. S4).
-    """
-
-    star: np.ndarray
-    result: scalar.GDResult
-    eta: float
-    momentum: float
-    tau: float
-    threshold: float
-
-    @property
-    def final(self) -> np.ndarray:
-        """The last iterate."""
-        return self.result.trajectory[-1]
-
-    @property
-    def final_sharpness(self) -> float:
-        """Eq. (10) (via eq. S14) at the last iterate."""
-        return float(valley_sharpness(self.final, self.tau)[0])
-
-
-def fig1_run(
-    eta: float, momentum: float, start: float, tau: float = 1.0, steps: int = 2000
-) -> Fig1Run:
-    """Run GD (heavy-ball if ``momentum > 0``) from 1% off the minimum ``(start, tau/start)``."""
-    star = np.array([start, tau / start])
-    w0 = np.array([start, 1.01 * tau / start])
-    result = scalar.gradient_descent(w0, tau, eta, steps, momentum=momentum)
-    return Fig1Run(star, result, eta, momentum, tau, 2.0 * (1.0 + momentum) / eta)
 
 
 @lru_cache(maxsize=8)
@@ -166,7 +110,7 @@ def plot_fig1(eta: float, momentum: float, start: float, tau: float = 1.0) -> Fi
     Right panel: eq. (10) at each iterate (eq. S14 off the valley) against ``2 / eta`` and
     ``2 (1 + momentum) / eta`` (eq. S4) and the flattest sharpness ``4 |tau|`` (eq. 13, m = 2).
     """
-    run = fig1_run(eta, momentum, start, tau)
+    run = scalar.fig1_run(eta, momentum, start, tau)
     path = run.result.trajectory[:_SHOWN_STEPS]
     fig, (ax, bx) = subplots(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 1.15]})
     _valley_axes(ax, tau)
@@ -179,7 +123,7 @@ def plot_fig1(eta: float, momentum: float, start: float, tau: float = 1.0) -> Fi
     kind = "GD" if momentum == 0 else f"heavy-ball GD, momentum {momentum:g}"
     ax.set_title(f"{kind}, $\\eta$ = {eta:g}", fontsize=10)
 
-    sharp = valley_sharpness(path, tau)
+    sharp = scalar.valley_sharpness(path, tau)
     bx.semilogy(
         np.arange(len(sharp)), sharp, color=PATH_COLOR, lw=1.2, label="sharpness at iterate"
     )
@@ -256,7 +200,7 @@ def plot_sharpness_vs_depth(
     colors = plt.cm.plasma(np.linspace(0.1, 0.8, len(taus)))
     mid = taus[len(taus) // 2]
     for m in ms:
-        ws = random_positive_minima(rng, mid, int(m), n_random, spread=0.4)
+        ws = scalar.random_positive_minima(rng, mid, int(m), n_random, spread=0.4)
         vals = [scalar.sharpness(w, mid) for w in ws]
         ax.plot(np.full(n_random, m), vals, ".", color="0.6", ms=3, zorder=1)
     for tau, c in zip(taus, colors, strict=True):
@@ -279,35 +223,6 @@ def plot_sharpness_vs_depth(
 
 
 # ----------------------------------------------------------------------------- chapter 3
-
-
-def deceptive_triple(
-    m: int, s: float, tau: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(w1, w2, w3)``: the flattest positive minimum, a second one, its partner (eq. S29).
-
-    ``w1_j = tau^(1/m)``; ``w2`` scales the first layer of ``w1`` by ``e^s`` and the others by
-    ``e^(-s/(m-1))`` (so ``prod w2 = tau``); ``w3 = w1^2 / w2`` is the same with ``-s``. For
-    ``m >= 3`` and ``s > 0`` the interpolation plot shows ``w1`` sharper than ``w2`` (deceptive),
-    for ``s < 0`` it is truthful; for ``m = 2`` it always shows a tie (eq. S32).
-    """
-    if m < 2:
-        raise ValueError(f"m must be at least 2, got {m}")
-    if tau <= 0:
-        raise ValueError(f"tau must be positive (Claim S1), got {tau}")
-    w1 = np.full(m, tau ** (1.0 / m))
-    scale = np.full(m, np.exp(-s / (m - 1)))
-    scale[0] = np.exp(s)
-    w2 = w1 * scale
-    w2[-1] = tau / np.prod(w2[:-1])  # exact product despite rounding
-    return w1, w2, scalar.deceptive_partner(w1, w2)
-
-
-def segment_loss(wa: np.ndarray, wb: np.ndarray, t: np.ndarray, tau: float) -> np.ndarray:
-    """Loss (eq. S9) at ``wa + t (wb - wa)``: the 1-D interpolation plot of Keskar et al."""
-    t = np.asarray(t, dtype=float)
-    pts = wa[None, :] + t[:, None] * (wb - wa)[None, :]
-    return np.asarray(scalar.loss(pts, tau))
 
 
 def _closeup(ax: plt.Axes, wa: np.ndarray, wb: np.ndarray, tau: float, half: float) -> None:
@@ -349,7 +264,7 @@ def plot_fig2(w2_first: float = 0.4, tau: float = 1.0) -> Figure:
     ax.legend(fontsize=8, loc="upper right")
     ax.set_title("(a) two minima and their segment", fontsize=10)
     t = np.linspace(-0.3, 1.3, 400)
-    bx.plot(t, segment_loss(w1, w2, t, tau), "k", lw=1.5)
+    bx.plot(t, scalar.segment_loss(w1, w2, t, tau), "k", lw=1.5)
     bx.plot([0], [0], "o", color=FLAT_COLOR, ms=9)
     bx.plot([1], [0], "o", color=SHARP_COLOR, ms=9, mec="k")
     bx.set_xlabel("t  (w = w1 + t (w2 - w1))")
@@ -373,16 +288,20 @@ def plot_interpolation(m: int, s: float, tau: float = 1.0) -> Figure:
     around the ends of each segment on a common distance scale; titles give eq. (10) at each
     minimum and the verdict of Claim S1.
     """
-    w1, w2, w3 = deceptive_triple(m, s, tau)
+    w1, w2, w3 = scalar.deceptive_triple(m, s, tau)
     fig, axes = subplots(1, 3, figsize=(13, 3.9))
     ax, bx, cx = axes
     t = np.linspace(-0.25, 1.25, 300)
     ax.plot(
-        t, segment_loss(w1, w2, t, tau), color=SHARP_COLOR, lw=1.5, label="$w^{(1)} \\to w^{(2)}$"
+        t,
+        scalar.segment_loss(w1, w2, t, tau),
+        color=SHARP_COLOR,
+        lw=1.5,
+        label="$w^{(1)} \\to w^{(2)}$",
     )
     ax.plot(
         t,
-        segment_loss(w1, w3, t, tau),
+        scalar.segment_loss(w1, w3, t, tau),
         color=PARTNER_COLOR,
         lw=1.5,
         ls="--",
@@ -390,7 +309,10 @@ def plot_interpolation(m: int, s: float, tau: float = 1.0) -> Figure:
     )
     ax.plot([0], [0], "o", color=FLAT_COLOR, ms=9)
     inner = np.linspace(0.0, 1.0, 101)
-    top = max(segment_loss(w1, w2, inner, tau).max(), segment_loss(w1, w3, inner, tau).max())
+    top = max(
+        scalar.segment_loss(w1, w2, inner, tau).max(),
+        scalar.segment_loss(w1, w3, inner, tau).max(),
+    )
     ax.set_ylim(0, 1.6 * float(top))
     ax.set_xlabel("t along the segment")
     ax.set_ylabel("loss")
@@ -435,69 +357,7 @@ def interpolation_slider(tau: float = 1.0) -> SliderFigure:
     )
 
 
-def random_positive_minima(
-    rng: np.random.Generator, tau: float, m: int, n: int, spread: float = 0.5
-) -> np.ndarray:
-    """``n`` random minima in the positive orthant.
-
-    Each is ``tau^(1/m) exp(g - mean g)`` with ``g ~ N(0, spread^2)``.
-
-    The last coordinate is reset to ``tau / prod(others)`` so every row lies on ``Omega`` (eq. 7).
-    """
-    g = rng.normal(scale=spread, size=(n, m))
-    w = abs(tau) ** (1.0 / m) * np.exp(g - g.mean(axis=1, keepdims=True))
-    w[:, -1] = tau / np.prod(w[:, :-1], axis=1)
-    return w
-
-
-@dataclass(frozen=True)
-class RankingStats:
-    """Random pairs of minima for one depth: true and apparent sharpness ratios.
-
-    ``true_ratio = lambda_max(w_b) / lambda_max(w_a)`` (eq. 10) and
-    ``plot_ratio = c_b / c_a`` (interpolation curvatures, eq. S24); ``wrong`` marks pairs where the
-    two ratios fall on opposite sides of one (the plot ranks them wrongly).
-    """
-
-    m: int
-    true_ratio: np.ndarray
-    plot_ratio: np.ndarray
-
-    @property
-    def wrong(self) -> np.ndarray:
-        """Pairs the interpolation plot ranks the wrong way round."""
-        return (self.true_ratio > 1) != (self.plot_ratio > 1)
-
-    @property
-    def wrong_fraction(self) -> float:
-        """Fraction of such pairs."""
-        return float(np.mean(self.wrong))
-
-
-def ranking_stats(
-    ms: Sequence[int] = (3, 4, 5, 6),
-    n_pairs: int = 2000,
-    tau: float = 1.0,
-    spread: float = 0.5,
-    seed: int = 0,
-) -> list[RankingStats]:
-    """For each depth, ``n_pairs`` random positive-orthant pairs and their two rankings."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for m in ms:
-        a = random_positive_minima(rng, tau, m, n_pairs, spread)
-        b = random_positive_minima(rng, tau, m, n_pairs, spread)
-        true = np.empty(n_pairs)
-        plot = np.empty(n_pairs)
-        for i in range(n_pairs):
-            true[i] = scalar.sharpness(b[i], tau) / scalar.sharpness(a[i], tau)
-            ca, cb = scalar.interpolation_curvatures(a[i], b[i], tau)
-            plot[i] = cb / ca
-        out.append(RankingStats(int(m), true, plot))
-    return out
-
-
-def plot_ranking_scatter(stats: Sequence[RankingStats]) -> Figure:
+def plot_ranking_scatter(stats: Sequence[scalar.RankingStats]) -> Figure:
     """True sharpness ratio (eq. 10) against the ratio the interpolation plot shows (Claim S1).
 
     Points in the shaded quadrants are pairs the plot ranks the wrong way round.

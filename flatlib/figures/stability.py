@@ -59,6 +59,7 @@ def plot_quadratic_gd(curvatures: Sequence[float], eta: float, steps: int = 30) 
     fig.tight_layout()
     return fig
 
+
 def step_size_slider(
     curvatures: Sequence[float] = (1.0, 4.0), etas: Sequence[float] | None = None
 ) -> SliderFigure:
@@ -73,6 +74,7 @@ def step_size_slider(
         defaults={"eta": etas[len(etas) // 2]},
         labels={"eta": "step size eta"},
     )
+
 
 def plot_double_well(
     eta: float, w0: float = 1.05, sharp: float = 20.0, flat: float = 2.0
@@ -99,6 +101,7 @@ def plot_double_well(
     bx.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
 
 def double_well_slider(sharp: float = 20.0, flat: float = 2.0) -> SliderFigure:
     """Slider over ``eta`` for :func:`plot_double_well`; stops below, between and above both

@@ -5,7 +5,8 @@ classifiers trained with plain full-batch gradient descent (GD) or with mini-bat
 constant learning rate, no momentum (Secs. 3-4). :func:`train_classifier` does exactly that
 on a fixed training set and records what their figures need: the full training loss and
 accuracy along the way (and on a validation set when given), and copies of the parameter
-vector at chosen steps, whose Hessians the chapters then compute with :mod:`flatlib.curvature.hessian`.
+vector at chosen steps, whose Hessians the chapters then compute with
+:mod:`flatlib.curvature.hessian`.
 
 Batches
 -------

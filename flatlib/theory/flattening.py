@@ -25,10 +25,16 @@ value ``2m sigma_max(T)^(2(1 - 1/m))`` (eq. 17).
 Default tolerances (relative gap to the Theorem 1 value): ``1e-2`` for the walk, which stalls
 near the non-smooth optimum (the paper stops it "up to a minor error"), ``1e-8`` for the gauge
 method.
+
+Chapters 6-7 sample flattest minima the paper's way, :func:`s105_start` walked by
+:func:`walk_to_flattest`, or pair a random minimum with its gauge-flattened image
+(:func:`gains_pair`); :func:`compare_flatteners` times both methods.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,7 +43,16 @@ import numpy as np
 from flatlib._validation import as_float, as_int, as_weights
 from flatlib.theory import linear
 
-__all__ = ["FlattenResult", "flatten"]
+__all__ = [
+    "FlattenResult",
+    "FlattenerRun",
+    "SLIDER_TOL",
+    "compare_flatteners",
+    "flatten",
+    "gains_pair",
+    "s105_start",
+    "walk_to_flattest",
+]
 
 METHODS = ("walk", "gauge")
 DEFAULT_TOL = {"walk": 1e-2, "gauge": 1e-8}
@@ -191,3 +206,83 @@ def flatten(
         converged=bool(history[-1] - target <= tol * target),
         method=method,
     )
+
+
+# --------------------------------------------- chapters 6-7: sampling and comparing flattest minima
+
+
+SLIDER_TOL = 1e-6
+"""Relative gap to the Theorem 1 value at which the slider frames stop gauge descent."""
+
+
+def s105_start(T: Any, m: int, seed: int = 0) -> list[np.ndarray]:
+    """Starting point of the paper's flattening walk, eq. (S105) (App. IX.1).
+
+    Draws ``A_1..A_m`` (``d x d``, i.i.d. ``N(0, 1)``) and a layer ``j`` uniform in ``1..m``,
+    sets ``W_i = A_i`` for ``i != j`` and
+    ``W_j = (A_m ... A_{j+1})^(-1) T (A_{j-1} ... A_1)^(-1)``, so that ``Wm ... W1 = T``.
+    ``T`` must be square and invertible (all layers have its size).
+    """
+    t = linear.as_target_matrix(T)
+    m = as_int(m, "m", minimum=1)
+    d = t.shape[0]
+    if t.shape != (d, d):
+        raise ValueError(f"T must be square for eq. (S105), got shape {t.shape}")
+    if np.linalg.cond(t) > 1e12:
+        raise ValueError("T must be invertible for eq. (S105)")
+    rng = np.random.default_rng(seed)
+    ws = [rng.standard_normal((d, d)) for _ in range(m)]
+    j = int(rng.integers(m))
+    above = linear.end_to_end(ws[j + 1 :]) if j + 1 < m else np.eye(d)
+    below = linear.end_to_end(ws[:j]) if j > 0 else np.eye(d)
+    ws[j] = np.linalg.solve(above, t) @ np.linalg.inv(below)
+    return ws
+
+
+def walk_to_flattest(
+    T: Any, m: int, seeds: Sequence[int] = (0, 1, 2, 3), max_iter: int = 4000
+) -> list[FlattenResult]:
+    """Flattest minima the way App. IX.1 samples them: eq. (S105) starts, eq. (S106) walk.
+
+    For each seed runs ``flatten(s105_start(T, m, seed), T, method="walk", seed=seed,
+    max_iter=max_iter)``; the walk stops 1% above the Theorem 1 value (eq. 17), its default
+    tolerance, or after ``max_iter`` proposals (check ``converged``).
+    """
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise ValueError("seeds must be a non-empty sequence of ints")
+    return [
+        flatten(s105_start(T, m, seed), T, method="walk", seed=seed, max_iter=max_iter)
+        for seed in seeds
+    ]
+
+
+def gains_pair(T: Any, m: int, seed: int, tol: float = SLIDER_TOL) -> tuple[list, FlattenResult]:
+    """A random minimum ``random_minimum(T, m, seed)`` (eq. S104) and the flattest minimum that
+    ``flatten(..., method="gauge", tol=tol)`` reaches from it (eq. 17 up to ``tol``)."""
+    start = linear.random_minimum(T, m, seed=seed)
+    return start, flatten(start, T, method="gauge", tol=tol)
+
+
+@dataclass(frozen=True)
+class FlattenerRun:
+    """One run of :func:`compare_flatteners`: the :class:`flatlib.theory.flattening.FlattenResult`,
+    the wall-clock ``seconds`` it took and the Theorem 1 ``target`` (eq. 17)."""
+
+    result: FlattenResult
+    seconds: float
+    target: float
+
+
+def compare_flatteners(weights: Any, T: Any, seed: int = 0) -> dict[str, FlattenerRun]:
+    """Run ``flatten(weights, T, method=...)`` for ``"walk"`` (eq. S106) and ``"gauge"``.
+
+    Each method uses its default tolerance; the result maps the method to a
+    :class:`FlattenerRun` with its wall-clock time (which depends on the machine).
+    """
+    target = linear.flattest_sharpness(T, len(as_weights(weights)))
+    out = {}
+    for method in ("walk", "gauge"):
+        start = time.perf_counter()
+        result = flatten(weights, T, method=method, seed=seed)
+        out[method] = FlattenerRun(result, time.perf_counter() - start, target)
+    return out

@@ -18,7 +18,13 @@ Conventions
   ``||Wm ... W1 - T||_F <= 1e-8 ||T||_F`` and raise ``ValueError`` naming ``weights`` otherwise.
 * ``u``, ``v`` are the top left/right singular vectors of ``T`` (``T v = sigma_max(T) u``).
 
-The flattening algorithms (App. IX.1) live in ``flatlib.theory.flattening`` and are re-exported here.
+The flattening algorithms (App. IX.1) live in :mod:`flatlib.theory.flattening`.
+
+The last sections hold what chapters 4-8 measure and construct: the autograd Hessian of eq. (2)
+(:func:`autograd_hessian`) and its numerical rank; the intermediate gains and the layer path of
+Theorems 2-3 (:func:`gains_profile`, :func:`theorem2_errors`, :func:`layer_path`); the rescaled
+family and the bounds of Theorem 4 (:func:`rescaled_minimum`, :func:`theorem4_bounds`); and the
+GD runs of Lemma 1 (:func:`lemma1_step_bound`, :func:`gd_path`, :func:`lemma1_runs`).
 """
 
 from __future__ import annotations
@@ -32,38 +38,66 @@ import numpy as np
 from flatlib._validation import as_float, as_float_array, as_int, as_weights
 
 __all__ = [
+    "CONVERGED_LOSS",
     "CouplingErrors",
     "FlatnessReport",
+    "GDPath",
+    "GainsProfile",
+    "LEMMA1_SINGULAR_VALUES",
+    "LayerPath",
+    "Lemma1Runs",
     "LinearGDResult",
+    "RANK_RTOL",
     "apply_gauge",
     "as_target_matrix",
+    "autograd_hessian",
     "balancedness",
     "canonical_minimum",
     "coupling_errors",
-    "signal_path",
+    "diagonal_sharpness",
     "end_to_end",
     "flattest_sharpness",
     "gain_bound",
+    "gains_profile",
     "gauge_checked",
+    "gd_path",
     "gradient_descent",
     "hessian_at_minimum",
     "identity_init",
     "is_flattest",
     "layer_blocks",
+    "layer_path",
+    "lemma1_runs",
+    "lemma1_step_bound",
     "loss",
+    "matrix_root",
     "max_stable_step",
+    "near_identity_init",
     "nu",
+    "numerical_rank",
     "optimal_map",
     "partial_gains",
     "phi",
     "phi_gram",
+    "random_T",
     "random_minimum",
+    "random_target",
     "require_minimum",
+    "rescaled_diagonals",
+    "rescaled_minimum",
     "second_moment",
     "sharpness",
+    "signal_path",
+    "spectrum_at_minimum",
     "sqrt_covariance",
+    "square_target",
+    "target_map",
+    "theorem2_errors",
+    "theorem4_bounds",
+    "theorem4_interval",
     "top_eigenvector",
     "top_singular",
+    "uncoupled_layers",
     "v_gains",
     "whitened_data",
 ]
@@ -186,7 +220,7 @@ def sqrt_covariance(sigma_x: Any, d_x: int) -> np.ndarray | None:
 
 
 def require_minimum(ws: list[np.ndarray], t: np.ndarray) -> None:
-    """Raise ``ValueError`` unless ``Wm ... W1 = T`` within :data:`OMEGA_RTOL` (eq. 4)."""
+    """Raise ``ValueError`` unless ``Wm ... W1 = T`` within ``OMEGA_RTOL`` (eq. 4)."""
     product = _product(ws)
     if product.shape != t.shape:
         raise ValueError(f"weights has end-to-end shape {product.shape} but T has shape {t.shape}")
@@ -608,3 +642,557 @@ def gradient_descent(weights0: Any, X: Any, Y: Any, eta: float, steps: int) -> L
             losses.append(value)
     return LinearGDResult(losses=np.array(losses), weights=ws, diverged=diverged)
 
+
+# --------------------------------------------------------------- chapters 4-5: the Hessian measured
+
+
+RANK_RTOL = 1e-10
+"""Eigenvalues below ``RANK_RTOL * lambda_max`` count as zero (float64 rounding is ~1e-16)."""
+
+
+def autograd_hessian(weights: Any, X: Any, Y: Any) -> np.ndarray:
+    """Hessian of the loss of eq. (2) w.r.t. ``w = [vec(W1); ...; vec(Wm)]`` by autograd.
+
+    Uses ``torch.func.hessian`` in float64 on the data ``X`` (``n x d_x``) and ``Y``
+    (``n x d_y``); ``vec`` stacks columns, as property (P1) of App. IV requires, so the result
+    is directly comparable with ``2 Phi Phi^T`` of eqs. (15)-(16). Valid anywhere, not only
+    at a minimum.
+    """
+    import torch
+
+    ws = as_weights(weights)
+    x = torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(Y, dtype=float), dtype=torch.float64)
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise ValueError("X and Y must be 2-D with the same number of rows")
+    if x.shape[1] != ws[0].shape[1] or y.shape[1] != ws[-1].shape[0]:
+        raise ValueError("weights do not map the columns of X to the columns of Y")
+    shapes = [w.shape for w in ws]
+    w0 = torch.as_tensor(np.concatenate([w.ravel(order="F") for w in ws]), dtype=torch.float64)
+    n = x.shape[0]
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        out, start = x.T, 0
+        for rows, cols in shapes:
+            # column-stacked vec: entries (rows * cols) reshape to (cols, rows), then transpose
+            mat = w[start : start + rows * cols].reshape(cols, rows).T
+            out = mat @ out
+            start += rows * cols
+        return ((y.T - out) ** 2).sum() / n
+
+    return torch.func.hessian(loss)(w0).detach().numpy()
+
+
+def spectrum_at_minimum(weights: Any, sigma_x: Any = None) -> np.ndarray:
+    """Eigenvalues of ``H_w = 2 Phi Phi^T`` (eq. 15) in descending order, all ``N`` of them."""
+    return np.linalg.eigvalsh(hessian_at_minimum(weights, sigma_x))[::-1]
+
+
+def numerical_rank(eigenvalues: Any, rtol: float = RANK_RTOL) -> int:
+    """Number of eigenvalues above ``rtol * max |eigenvalue|`` (the nonzero ones, Lemma 3)."""
+    ev = np.asarray(eigenvalues, dtype=float)
+    top = float(np.max(np.abs(ev))) if ev.size else 0.0
+    return int(np.sum(ev > rtol * top)) if top > 0 else 0
+
+
+def random_T(d_y: int, d_x: int, sigma_max: float, seed: int = 0) -> np.ndarray:
+    """A Gaussian ``d_y x d_x`` target map rescaled so that ``sigma_max(T) = sigma_max``."""
+    t = np.random.default_rng(seed).standard_normal((d_y, d_x))
+    return sigma_max * t / np.linalg.norm(t, 2)
+
+
+# ---------------------------------------------------------- chapters 6-7: Theorems 2 and 3 measured
+
+
+def target_map(d: int, seed: int = 0) -> np.ndarray:
+    """A ``d x d`` end-to-end map ``T`` with i.i.d. ``N(0, 1)`` entries drawn from ``seed``."""
+    d = as_int(d, "d", minimum=1)
+    return np.random.default_rng(seed).standard_normal((d, d))
+
+
+@dataclass(frozen=True)
+class GainsProfile:
+    """What Fig. 3 draws for one minimum (see :func:`gains_profile`).
+
+    ``singular_values[k-1]``: singular values of ``P_k = W_k ... W_1`` (blue dots);
+    ``v_gain[k-1] = ||P_k v||`` (red circles, Theorem 2(i)); ``bound[k-1] = sqrt(m)
+    sigma_max^(k/m)`` (dotted line, Theorem 2(ii)); ``flattest_gain[k-1] = sigma_max^(k/m)``.
+    """
+
+    ks: np.ndarray
+    singular_values: list[np.ndarray]
+    v_gain: np.ndarray
+    bound: np.ndarray
+    flattest_gain: np.ndarray
+    sharpness: float
+    flattest_sharpness: float
+
+
+def gains_profile(weights: Any, T: Any) -> GainsProfile:
+    """Intermediate gains of a global minimum, as in Fig. 3 (Theorem 2).
+
+    Uses :func:`flatlib.theory.linear.partial_gains`, :func:`flatlib.theory.linear.v_gains` and
+    :func:`flatlib.theory.linear.gain_bound`; also records ``lambda_max(H_w)`` (eq. 20) and the
+    Theorem 1 value (eq. 17), so a plot can say how flat the minimum is.
+    """
+    ws = as_weights(weights)
+    t = as_target_matrix(T)
+    m = len(ws)
+    sigma = float(np.linalg.norm(t, 2))
+    ks = np.arange(1, m + 1)
+    return GainsProfile(
+        ks=ks,
+        singular_values=partial_gains(ws),
+        v_gain=v_gains(ws, t),
+        bound=np.array([gain_bound(t, m, int(k)) for k in ks]),
+        flattest_gain=sigma ** (ks / m),
+        sharpness=sharpness(ws),
+        flattest_sharpness=flattest_sharpness(t, m),
+    )
+
+
+def _svd_matched(matrix: np.ndarray, vector: np.ndarray, side: str) -> tuple[int, float]:
+    """Index and ``|cos|`` of the singular vector of ``matrix`` best aligned with ``vector``."""
+    uu, _, vt = np.linalg.svd(matrix)
+    basis = vt if side == "right" else uu.T
+    cos = np.abs(basis @ (vector / np.linalg.norm(vector)))
+    j = int(np.argmax(cos[: min(matrix.shape)]))
+    return j, float(cos[j])
+
+
+def theorem2_errors(weights: Any, T: Any) -> dict[str, float]:
+    """Theorem 2 measured with ``np.linalg.svd`` of the partial products, worst case over ``k``.
+
+    For ``k = 1..m-1`` with ``P_k = W_k ... W_1`` and ``Q_k = Wm ... W_{k+1}`` (App. VI):
+
+    * ``"v singular vector"``: ``1 - |cos|`` between ``v`` and the right singular vector of
+      ``P_k`` best aligned with it (Theorem 2(i): 0);
+    * ``"v singular value"``: relative error of that singular value against
+      ``sigma_max^(k/m)`` (Theorem 2(i));
+    * ``"u singular vector"``, ``"u singular value"``: the same for ``u``, the left singular
+      vectors of ``Q_k`` and ``sigma_max^(1 - k/m)`` (Theorem 2(iii));
+    * ``"bound ratio"``: ``max_k sigma_max(P_k) / (sqrt(m) sigma_max^(k/m))`` (Theorem 2(ii):
+      at most 1).
+
+    Nothing here calls the library's gain functions; ``T``'s SVD is also taken afresh.
+    """
+    ws = as_weights(weights)
+    t = as_target_matrix(T)
+    m = len(ws)
+    if m < 2:
+        raise ValueError(f"weights must have at least two layers, got m = {m}")
+    uu, s, vt = np.linalg.svd(t)
+    sigma, u, v = s[0], uu[:, 0], vt[0]
+    out = dict.fromkeys(
+        ["v singular vector", "v singular value", "u singular vector", "u singular value"], 0.0
+    )
+    ratio = 0.0
+    for k in range(1, m):
+        p = ws[0]
+        for w in ws[1:k]:
+            p = w @ p
+        q = ws[k]
+        for w in ws[k + 1 :]:
+            q = w @ q
+        sv_p = np.linalg.svd(p, compute_uv=False)
+        sv_q = np.linalg.svd(q, compute_uv=False)
+        jp, cos_p = _svd_matched(p, v, "right")
+        jq, cos_q = _svd_matched(q, u, "left")
+        out["v singular vector"] = max(out["v singular vector"], 1 - cos_p)
+        out["u singular vector"] = max(out["u singular vector"], 1 - cos_q)
+        want_p, want_q = sigma ** (k / m), sigma ** (1 - k / m)
+        out["v singular value"] = max(out["v singular value"], abs(sv_p[jp] / want_p - 1))
+        out["u singular value"] = max(out["u singular value"], abs(sv_q[jq] / want_q - 1))
+        ratio = max(ratio, sv_p[0] / (np.sqrt(m) * want_p))
+    out["bound ratio"] = float(ratio)
+    return out
+
+
+@dataclass(frozen=True)
+class LayerPath:
+    """The path of ``v`` through the layers (Theorem 3; see :func:`layer_path`).
+
+    For layer ``k = 1..m`` (index ``k-1``): ``singular_values[k-1]`` are those of ``W_k``;
+    ``path_gain[k-1] = ||W_k r_k_bar||`` with ``r_k = W_{k-1} ... W_1 v``; ``matched[k-1]`` is
+    the index of the singular triple ``(a, sigma, b)`` of ``W_k`` whose right vector ``b`` is
+    best aligned with ``r_k_bar``, and ``matched_value[k-1]`` its singular value. The chain
+    ``interface_cos`` (length ``m + 1``) holds ``|cos|`` between consecutive matched singular
+    vectors: ``|<v, b_1>|``, ``|<a_k, b_{k+1}>|`` for ``k = 1..m-1``, ``|<a_m, u>|``.
+    ``link_cos[k-1] = <q_k_bar, r_{k+1}_bar>`` for ``k = 1..m-1`` (Theorem 3(ii)). ``s`` is
+    ``sigma_max(T)^(1/m)``.
+    """
+
+    s: float
+    singular_values: list[np.ndarray]
+    path_gain: np.ndarray
+    matched: np.ndarray
+    matched_value: np.ndarray
+    interface_cos: np.ndarray
+    link_cos: np.ndarray
+
+
+def layer_path(weights: Any, T: Any) -> LayerPath:
+    """The vectors ``r_k``, ``q_k`` of Theorem 3 and the singular pairs of each ``W_k`` they use.
+
+    ``r_k = W_{k-1} ... W_1 v`` and ``q_k = (Wm ... W_{k+1})^T u``; at a flattest minimum
+    ``(q_k_bar, r_k_bar)`` is a singular pair of ``W_k`` with value ``sigma_max^(1/m)``
+    (Theorem 3(i)) and ``r_{k+1}_bar = q_k_bar`` (Theorem 3(ii)), so every entry of
+    ``interface_cos`` and ``link_cos`` is 1. Computed from ``np.linalg.svd`` of each layer.
+    """
+    ws = as_weights(weights)
+    t = as_target_matrix(T)
+    rb, qb = signal_path(ws, t)
+    m = len(ws)
+    uu, s, vt = np.linalg.svd(t)
+    u, v = uu[:, 0], vt[0]
+    svals, matched, lefts, rights = [], [], [], []
+    for w, rk in zip(ws, rb, strict=True):
+        a, sv, bt = np.linalg.svd(w)
+        n = sv.size
+        j = int(np.argmax(np.abs(bt[:n] @ rk)))
+        sign = np.sign(bt[j] @ rk) or 1.0
+        svals.append(sv)
+        matched.append(j)
+        rights.append(sign * bt[j])
+        lefts.append(sign * a[:, j])
+    chain = [abs(v @ rights[0])]
+    chain += [abs(lefts[k] @ rights[k + 1]) for k in range(m - 1)]
+    chain.append(abs(lefts[-1] @ u))
+    return LayerPath(
+        s=float(s[0] ** (1.0 / m)),
+        singular_values=svals,
+        path_gain=np.array([np.linalg.norm(w @ rk) for w, rk in zip(ws, rb, strict=True)]),
+        matched=np.array(matched),
+        matched_value=np.array([sv[j] for sv, j in zip(svals, matched, strict=True)]),
+        interface_cos=np.array(chain),
+        link_cos=np.array([qb[k] @ rb[k + 1] for k in range(m - 1)]),
+    )
+
+
+# ----------------------------------------------------------------------------- chapter 8: Theorem 4
+
+
+CONVERGED_LOSS = 1e-12
+"""A run counts as converged to a global minimum when its final loss is below this value."""
+
+
+LEMMA1_SINGULAR_VALUES: tuple[float, ...] = (2.0, 1.5, 1.0)
+"""Eigenvalues of the symmetric positive definite target of :func:`lemma1_runs` (Lemma 1(ii))."""
+
+
+def _orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
+    """A random ``d x d`` orthogonal matrix with determinant ``+1``."""
+    q, r = np.linalg.qr(rng.standard_normal((d, d)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def random_target(
+    singular_values: Sequence[float], seed: int = 0, symmetric: bool = False
+) -> np.ndarray:
+    """A square ``T = U diag(singular_values) V^T`` with random orthogonal ``U``, ``V``.
+
+    With ``symmetric=True``, ``V = U`` and ``T`` is symmetric positive definite (the setting of
+    Lemma 1(ii)); the values must then be positive.
+    """
+    s = as_float_array(singular_values, "singular_values", ndim=1)
+    if np.any(s < 0) or (symmetric and np.any(s <= 0)):
+        raise ValueError(
+            f"singular_values must be non-negative (positive when symmetric=True), got {s.tolist()}"
+        )
+    rng = np.random.default_rng(seed)
+    u = _orthogonal(rng, s.size)
+    v = u if symmetric else _orthogonal(rng, s.size)
+    t = (u * s) @ v.T
+    return (t + t.T) / 2 if symmetric else t
+
+
+def square_target(T: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``T`` as a square array and its singular values (descending); ``T`` must be nonzero."""
+    t = as_float_array(T, "T", ndim=2)
+    if t.shape[0] != t.shape[1]:
+        raise ValueError(f"T must be square (d_x = d_y), got shape {t.shape}")
+    s = np.linalg.svd(t, compute_uv=False)
+    if s[0] == 0:
+        raise ValueError("T must be nonzero")
+    return t, s
+
+
+def rescaled_diagonals(T: Any, m: int, c: float) -> list[np.ndarray]:
+    """Diagonals of the layers of :func:`rescaled_minimum` in the singular bases of ``T``.
+
+    With ``s_i = sigma_i(T)^(1/m)``: layer 1 holds ``(s_1, c s_2, ..., c s_d)``, layer 2 holds
+    ``(s_1, s_2 / c, ..., s_d / c)`` and every other layer ``(s_1, ..., s_d)`` (eq. 27 for
+    ``c = 1``). The products are ``sigma_i(T)`` for every ``c > 0``.
+    """
+    _, s = square_target(T)
+    m = as_int(m, "m", minimum=2)
+    c = as_float(c, "c", positive=True)
+    root = s ** (1.0 / m)
+    scale = np.full(s.size, c)
+    scale[0] = 1.0
+    diags = [root.copy() for _ in range(m)]
+    diags[0] = root * scale
+    diags[1] = root / scale
+    return diags
+
+
+def rescaled_minimum(T: Any, m: int, c: float, seed: int | None = None) -> list[np.ndarray]:
+    """A global minimum that keeps ``sigma_max(T)^(1/m)`` in every layer but rescales the rest.
+
+    Starting from the canonical minimum (eq. 27), the gauge ``W_1 -> D W_1``,
+    ``W_2 -> W_2 D^(-1)`` with ``D = diag(1, c, ..., c)`` (eq. S104 with ``A_1 = D^(-1)``) moves
+    the non-top singular values of ``T`` from layer 2 to layer 1; see
+    :func:`rescaled_diagonals`. With ``seed``, random orthogonal gauges (eq. S106 with
+    orthogonal factors) then hide the diagonal structure without changing any singular value
+    or the Hessian spectrum.
+    """
+    t, s = square_target(T)
+    m = as_int(m, "m", minimum=2)
+    c = as_float(c, "c", positive=True)
+    d = s.size
+    scale = np.full(d, c)
+    scale[0] = 1.0
+    ws = apply_gauge(canonical_minimum(t, m), [np.diag(1.0 / scale)] + [np.eye(d)] * (m - 2))
+    if seed is None:
+        return ws
+    rng = np.random.default_rng(seed)
+    return apply_gauge(ws, [_orthogonal(rng, d) for _ in range(m - 1)])
+
+
+def theorem4_interval(T: Any, m: int) -> tuple[float, float]:
+    """The rescalings ``c`` for which :func:`rescaled_minimum` meets Theorem 4's condition.
+
+    The largest rescaled singular values are ``c sigma_2^(1/m)`` (layer 1) and
+    ``sigma_2^(1/m) / c`` (layer 2); neither exceeds ``sigma_max(T)^(1/m)`` exactly when
+    ``(sigma_2 / sigma_max)^(1/m) <= c <= (sigma_max / sigma_2)^(1/m)``. Outside, one of the two
+    layers has a singular value above ``sigma_max(T)^(1/m)``. Needs ``d >= 2``, ``sigma_2 > 0``.
+    """
+    _, s = square_target(T)
+    m = as_int(m, "m", minimum=2)
+    if s.size < 2 or s[1] == 0:
+        raise ValueError("T must be at least 2 x 2 with a nonzero second singular value")
+    hi = float((s[0] / s[1]) ** (1.0 / m))
+    return 1.0 / hi, hi
+
+
+def diagonal_sharpness(diagonals: Sequence[Any]) -> float:
+    """Sharpness of a global minimum whose layers are ``diag(a_k)`` in the singular bases of ``T``.
+
+    For such layers, ``2 Phi^T Phi`` of eq. (20) is diagonal in the rotated variable
+    ``U^T B V`` (App. V.3), with entry
+    ``lambda_ij = 2 sum_k prod_{l>k} a_{l,i}^2 prod_{l<k} a_{l,j}^2``;
+    the sharpness is ``max_ij lambda_ij``. ``diagonals`` is ``[a_1, ..., a_m]``, equal lengths.
+    """
+    if isinstance(diagonals, (str, bytes)) or not isinstance(diagonals, Sequence):
+        raise TypeError("diagonals must be a sequence of 1-D arrays [a_1, ..., a_m]")
+    if len(diagonals) < 1:
+        raise ValueError("diagonals must hold at least one layer")
+    a = [as_float_array(x, f"diagonals[{k}]", ndim=1) for k, x in enumerate(diagonals)]
+    if len({x.size for x in a}) != 1:
+        raise ValueError("diagonals must all have the same length")
+    m, d = len(a), a[0].size
+    total = np.zeros((d, d))
+    for k in range(m):
+        after = np.prod([x**2 for x in a[k + 1 :]], axis=0) if k < m - 1 else np.ones(d)
+        before = np.prod([x**2 for x in a[:k]], axis=0) if k > 0 else np.ones(d)
+        total += np.outer(after, before)
+    return float(2.0 * total.max())
+
+
+def theorem4_bounds(weights: Any) -> tuple[float, float]:
+    """The two upper bounds on ``lambda_max(H_w)`` in the proof of Theorem 4 (App. VIII).
+
+    Returns ``(separable, product)``: the separable relaxation (eqs. S99-S100),
+    ``2 sum_k sigma_max(W_m...W_{k+1})^2 sigma_max(W_{k-1}...W_1)^2``, and its relaxation by
+    sub-multiplicativity (eq. S101), ``2 sum_k prod_{i != k} sigma_max(W_i)^2``. Under
+    Theorem 4's condition the product bound equals the Theorem 1 value (eqs. S102-S103).
+    """
+    ws = as_weights(weights)
+    m = len(ws)
+    tops = np.array([np.linalg.norm(w, 2) for w in ws])
+    separable = 0.0
+    for k in range(m):
+        after = end_to_end(ws[k + 1 :]) if k < m - 1 else None
+        before = end_to_end(ws[:k]) if k > 0 else None
+        separable += (1.0 if after is None else np.linalg.norm(after, 2) ** 2) * (
+            1.0 if before is None else np.linalg.norm(before, 2) ** 2
+        )
+    product = sum(np.prod(np.delete(tops, k) ** 2) for k in range(m))
+    return float(2.0 * separable), float(2.0 * product)
+
+
+def uncoupled_layers(T: Any, m: int, seed: int = 0) -> list[np.ndarray]:
+    """Layers ``Q_k diag(sigma(T)^(1/m)) R_k^T`` with independent random orthogonal ``Q_k, R_k``.
+
+    Every layer has the singular values of the canonical minimum (eq. 27), in particular
+    ``sigma_max(W_k) = sigma_max(T)^(1/m)``, but consecutive singular vectors are not coupled.
+    Then ``sigma_max(W_m...W_1) < sigma_max(T)`` (strict sub-multiplicativity), so these
+    weights do not lie on ``Omega`` (eq. 4) and Theorem 4 does not apply.
+    """
+    _, s = square_target(T)
+    m = as_int(m, "m", minimum=1)
+    rng = np.random.default_rng(seed)
+    root = s ** (1.0 / m)
+    return [(_orthogonal(rng, s.size) * root) @ _orthogonal(rng, s.size).T for _ in range(m)]
+
+
+# ------------------------------------------------------------------------------- chapter 8: Lemma 1
+
+
+def lemma1_step_bound(T: Any, m: int) -> float:
+    """Lemma 1(ii)'s step size ``(1 / 2m) min{1, sigma_max(T)^(-2(1 - 1/m))}``.
+
+    For ``sigma_max(T) >= 1`` it is half the largest stable step ``2 / lambda_min`` of
+    Theorem 1 (:func:`flatlib.theory.linear.max_stable_step`).
+    """
+    _, s = square_target(T)
+    m = as_int(m, "m", minimum=1)
+    return float(min(1.0, s[0] ** (-2.0 * (1.0 - 1.0 / m))) / (2.0 * m))
+
+
+def matrix_root(T: Any, m: int) -> np.ndarray:
+    """``T^(1/m)`` of a symmetric positive definite ``T``: the limit of GD in Lemma 1(ii).
+
+    Every layer converges to it from the identity (App. II, after Nar & Sastry, 2018).
+    """
+    t, _ = square_target(T)
+    m = as_int(m, "m", minimum=1)
+    if not np.allclose(t, t.T, rtol=0, atol=1e-12 * np.abs(t).max()):
+        raise ValueError("T must be symmetric (Lemma 1(ii))")
+    evals, evecs = np.linalg.eigh((t + t.T) / 2)
+    if evals[0] <= 0:
+        raise ValueError(f"T must be positive definite, its smallest eigenvalue is {evals[0]:.3g}")
+    return (evecs * evals ** (1.0 / m)) @ evecs.T
+
+
+def near_identity_init(d: int, m: int, scale: float, seed: int = 0) -> list[np.ndarray]:
+    """Random residual initialisation ``W_k = I + scale * G_k / sqrt(d)``, ``G_k`` i.i.d. N(0,1).
+
+    ``scale = 0`` is :func:`flatlib.theory.linear.identity_init` (a linear ResNet with zero init,
+    Lemma 1); ``scale > 0`` makes the layers unbalanced in the sense of eq. (S5).
+    """
+    d = as_int(d, "d", minimum=1)
+    m = as_int(m, "m", minimum=1)
+    scale = as_float(scale, "scale")
+    if scale < 0:
+        raise ValueError(f"scale must be non-negative, got {scale}")
+    rng = np.random.default_rng(seed)
+    return [np.eye(d) + scale * rng.standard_normal((d, d)) / np.sqrt(d) for _ in range(m)]
+
+
+@dataclass(frozen=True)
+class GDPath:
+    """A gradient-descent run with its history (see :func:`gd_path`).
+
+    ``losses[t]`` is the loss at iterate ``t = 0..k``; ``imbalance[j]`` holds the ``m - 1``
+    values of :func:`balancedness` (eq. S5) at iterate ``imbalance_steps[j]``;
+    ``weights`` is the last iterate; ``diverged`` as in :class:`LinearGDResult`.
+    """
+
+    losses: np.ndarray
+    imbalance: np.ndarray
+    imbalance_steps: np.ndarray
+    weights: list[np.ndarray]
+    diverged: bool
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run ended at a global minimum (final loss below ``CONVERGED_LOSS``)."""
+        return (not self.diverged) and bool(self.losses[-1] < CONVERGED_LOSS)
+
+
+def gd_path(weights0: Any, X: Any, Y: Any, eta: float, steps: int, record_every: int = 1) -> GDPath:
+    """Full-batch GD on the loss of eq. (2) by :func:`gradient_descent`, with the
+    imbalance ``||W_k W_k^T - W_{k+1}^T W_{k+1}||_F`` of eq. (S5) recorded along the way.
+
+    The loss is kept at every iterate; the imbalance at iterates ``0, r, 2r, ...`` (and the
+    last one), ``r = record_every``, at the times ``imbalance_steps``.
+    """
+    ws = as_weights(weights0, "weights0")
+    steps = as_int(steps, "steps", minimum=0)
+    record_every = as_int(record_every, "record_every", minimum=1)
+    losses = [np.array([loss(ws, X, Y)])]
+    imbalance = [balancedness(ws)]
+    times = [0]
+    diverged = False
+    done = 0
+    while done < steps and not diverged:
+        chunk = min(record_every, steps - done)
+        run = gradient_descent(ws, X, Y, eta, chunk)
+        diverged = run.diverged
+        ws = run.weights
+        done += run.losses.size - 1
+        losses.append(run.losses[1:])
+        if run.losses.size > 1:
+            imbalance.append(balancedness(ws))
+            times.append(done)
+    return GDPath(
+        losses=np.concatenate(losses),
+        imbalance=np.array(imbalance).reshape(len(times), -1),
+        imbalance_steps=np.array(times),
+        weights=ws,
+        diverged=diverged,
+    )
+
+
+@dataclass(frozen=True)
+class Lemma1Runs:
+    """Identity and random initialisations for one depth and step size (see :func:`lemma1_runs`).
+
+    ``T``: the symmetric positive definite target; ``eta``: the step used, equal to
+    ``eta_factor * eta_bound`` with ``eta_bound`` from :func:`lemma1_step_bound`;
+    ``flattest``: the Theorem 1 value (eq. 17); ``identity`` and ``random``: the runs.
+    """
+
+    T: np.ndarray
+    m: int
+    eta: float
+    eta_factor: float
+    eta_bound: float
+    flattest: float
+    identity: GDPath
+    random: tuple[GDPath, ...]
+
+
+def lemma1_runs(
+    m: int,
+    eta_factor: float,
+    steps: int = 400,
+    n_random: int = 4,
+    scale: float = 0.5,
+    singular_values: Sequence[float] = LEMMA1_SINGULAR_VALUES,
+    seed: int = 0,
+    record_every: int = 5,
+) -> Lemma1Runs:
+    """GD from the identity and from :func:`near_identity_init` on white data (Lemma 1(ii)).
+
+    ``T`` is symmetric positive definite with the given eigenvalues (:func:`random_target`),
+    the data are :func:`flatlib.theory.linear.whitened_data` with ``n = d`` samples, and the step is
+    ``eta_factor`` times the bound of Lemma 1(ii). The imbalance (S5) is recorded every
+    ``record_every`` steps (:func:`gd_path`).
+    """
+    m = as_int(m, "m", minimum=1)
+    eta_factor = as_float(eta_factor, "eta_factor", positive=True)
+    t = random_target(singular_values, seed=seed, symmetric=True)
+    d = t.shape[0]
+    x, y = whitened_data(t, d, seed=seed)
+    bound = lemma1_step_bound(t, m)
+    eta = eta_factor * bound
+    ident = gd_path(identity_init(d, m), x, y, eta, steps, record_every)
+    rand = tuple(
+        gd_path(near_identity_init(d, m, scale, seed=seed + 1 + i), x, y, eta, steps, record_every)
+        for i in range(n_random)
+    )
+    return Lemma1Runs(
+        T=t,
+        m=m,
+        eta=eta,
+        eta_factor=eta_factor,
+        eta_bound=bound,
+        flattest=flattest_sharpness(t, m),
+        identity=ident,
+        random=rand,
+    )

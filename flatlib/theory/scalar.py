@@ -11,11 +11,16 @@ Conventions
   same gradient and Hessian as the empirical loss (eq. S9).
 * Functions that need a global minimum check ``|prod w - tau| <= 1e-8 |tau|`` and raise
   ``ValueError`` naming the argument otherwise.
+
+The last two sections hold the runs and samples that chapters 2-3 show: GD next to the valley
+(:func:`valley_sharpness`, :func:`fig1_run`) and the deceptive interpolation of Claim S1
+(:func:`deceptive_triple`, :func:`segment_loss`, :func:`ranking_stats`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +29,12 @@ import numpy as np
 from flatlib._validation import as_float, as_float_array, as_int
 
 __all__ = [
+    "Fig1Run",
     "GDResult",
+    "RankingStats",
     "deceptive_partner",
+    "deceptive_triple",
+    "fig1_run",
     "flattest_minima",
     "flattest_sharpness",
     "gradient",
@@ -34,7 +43,11 @@ __all__ = [
     "interpolation_curvatures",
     "looks_sharper",
     "loss",
+    "random_positive_minima",
+    "ranking_stats",
+    "segment_loss",
     "sharpness",
+    "valley_sharpness",
 ]
 
 _OMEGA_RTOL = 1e-8
@@ -248,3 +261,149 @@ def gradient_descent(
     path = np.array(trajectory)
     losses = sigma_x2 * (np.prod(path, axis=1) - tau) ** 2
     return GDResult(trajectory=path, losses=losses, diverged=diverged)
+
+
+# ------------------------------------------------- chapter 2: GD next to the valley (Fig. 1)
+
+
+def valley_sharpness(w: np.ndarray, tau: float, sigma_x2: float = 1.0) -> np.ndarray:
+    """``2 sigma_x2 sum_k (prod_{j != k} w_j)^2`` for each row of ``w`` (eq. S14).
+
+    On ``Omega`` this is the sharpness of eq. (10), ``2 sigma_x2 tau^2 sum_j 1 / w_j^2``; off
+    ``Omega`` it is the Gauss-Newton part of the Hessian, a smooth way to follow the sharpness of
+    the valley point an iterate is next to.
+    """
+    arr = np.atleast_2d(np.asarray(w, dtype=float))
+    g = np.stack([np.prod(np.delete(arr, k, axis=1), axis=1) for k in range(arr.shape[1])], axis=1)
+    return 2.0 * sigma_x2 * np.sum(g**2, axis=1)
+
+
+@dataclass(frozen=True)
+class Fig1Run:
+    """One GD run of Fig. 1: where it started, the path, and the stability levels.
+
+    ``star`` is the sharp minimum ``(w1, tau / w1)``; ``result.trajectory`` starts 1% off it;
+    ``threshold`` is the largest sharpness heavy-ball GD can rest at, ``2 (1 + momentum) / eta``
+    (``2 / eta`` for plain GD, eq. S4).
+    """
+
+    star: np.ndarray
+    result: GDResult
+    eta: float
+    momentum: float
+    tau: float
+    threshold: float
+
+    @property
+    def final(self) -> np.ndarray:
+        """The last iterate."""
+        return self.result.trajectory[-1]
+
+    @property
+    def final_sharpness(self) -> float:
+        """Eq. (10) (via eq. S14) at the last iterate."""
+        return float(valley_sharpness(self.final, self.tau)[0])
+
+
+def fig1_run(
+    eta: float, momentum: float, start: float, tau: float = 1.0, steps: int = 2000
+) -> Fig1Run:
+    """Run GD (heavy-ball if ``momentum > 0``) from 1% off the minimum ``(start, tau/start)``."""
+    star = np.array([start, tau / start])
+    w0 = np.array([start, 1.01 * tau / start])
+    result = gradient_descent(w0, tau, eta, steps, momentum=momentum)
+    return Fig1Run(star, result, eta, momentum, tau, 2.0 * (1.0 + momentum) / eta)
+
+
+# ------------------------------------- chapter 3: the deceptive interpolation (Claim S1)
+
+
+def deceptive_triple(
+    m: int, s: float, tau: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(w1, w2, w3)``: the flattest positive minimum, a second one, its partner (eq. S29).
+
+    ``w1_j = tau^(1/m)``; ``w2`` scales the first layer of ``w1`` by ``e^s`` and the others by
+    ``e^(-s/(m-1))`` (so ``prod w2 = tau``); ``w3 = w1^2 / w2`` is the same with ``-s``. For
+    ``m >= 3`` and ``s > 0`` the interpolation plot shows ``w1`` sharper than ``w2`` (deceptive),
+    for ``s < 0`` it is truthful; for ``m = 2`` it always shows a tie (eq. S32).
+    """
+    if m < 2:
+        raise ValueError(f"m must be at least 2, got {m}")
+    if tau <= 0:
+        raise ValueError(f"tau must be positive (Claim S1), got {tau}")
+    w1 = np.full(m, tau ** (1.0 / m))
+    scale = np.full(m, np.exp(-s / (m - 1)))
+    scale[0] = np.exp(s)
+    w2 = w1 * scale
+    w2[-1] = tau / np.prod(w2[:-1])  # exact product despite rounding
+    return w1, w2, deceptive_partner(w1, w2)
+
+
+def segment_loss(wa: np.ndarray, wb: np.ndarray, t: np.ndarray, tau: float) -> np.ndarray:
+    """Loss (eq. S9) at ``wa + t (wb - wa)``: the 1-D interpolation plot of Keskar et al."""
+    t = np.asarray(t, dtype=float)
+    pts = wa[None, :] + t[:, None] * (wb - wa)[None, :]
+    return np.asarray(loss(pts, tau))
+
+
+def random_positive_minima(
+    rng: np.random.Generator, tau: float, m: int, n: int, spread: float = 0.5
+) -> np.ndarray:
+    """``n`` random minima in the positive orthant.
+
+    Each is ``tau^(1/m) exp(g - mean g)`` with ``g ~ N(0, spread^2)``.
+
+    The last coordinate is reset to ``tau / prod(others)`` so every row lies on ``Omega`` (eq. 7).
+    """
+    g = rng.normal(scale=spread, size=(n, m))
+    w = abs(tau) ** (1.0 / m) * np.exp(g - g.mean(axis=1, keepdims=True))
+    w[:, -1] = tau / np.prod(w[:, :-1], axis=1)
+    return w
+
+
+@dataclass(frozen=True)
+class RankingStats:
+    """Random pairs of minima for one depth: true and apparent sharpness ratios.
+
+    ``true_ratio = lambda_max(w_b) / lambda_max(w_a)`` (eq. 10) and
+    ``plot_ratio = c_b / c_a`` (interpolation curvatures, eq. S24); ``wrong`` marks pairs where the
+    two ratios fall on opposite sides of one (the plot ranks them wrongly).
+    """
+
+    m: int
+    true_ratio: np.ndarray
+    plot_ratio: np.ndarray
+
+    @property
+    def wrong(self) -> np.ndarray:
+        """Pairs the interpolation plot ranks the wrong way round."""
+        return (self.true_ratio > 1) != (self.plot_ratio > 1)
+
+    @property
+    def wrong_fraction(self) -> float:
+        """Fraction of such pairs."""
+        return float(np.mean(self.wrong))
+
+
+def ranking_stats(
+    ms: Sequence[int] = (3, 4, 5, 6),
+    n_pairs: int = 2000,
+    tau: float = 1.0,
+    spread: float = 0.5,
+    seed: int = 0,
+) -> list[RankingStats]:
+    """For each depth, ``n_pairs`` random positive-orthant pairs and their two rankings."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for m in ms:
+        a = random_positive_minima(rng, tau, m, n_pairs, spread)
+        b = random_positive_minima(rng, tau, m, n_pairs, spread)
+        true = np.empty(n_pairs)
+        plot = np.empty(n_pairs)
+        for i in range(n_pairs):
+            true[i] = sharpness(b[i], tau) / sharpness(a[i], tau)
+            ca, cb = interpolation_curvatures(a[i], b[i], tau)
+            plot[i] = cb / ca
+        out.append(RankingStats(int(m), true, plot))
+    return out

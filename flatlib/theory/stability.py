@@ -60,8 +60,6 @@ def max_stable_step(hessian: np.ndarray | float) -> float:
     return np.inf if lam <= 0 else 2.0 / lam
 
 
-
-
 def double_well(w: np.ndarray | float, sharp: float = 20.0, flat: float = 2.0) -> np.ndarray:
     """A 1-D loss with a sharp minimum near ``w = +1`` and a flat one near ``w = -1``.
 

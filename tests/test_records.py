@@ -84,7 +84,7 @@ def test_main_computes_and_records_its_command(tmp_path, monkeypatch, capsys):
     assert calls == [True] and path.exists()
     stored = json.loads(path.read_text())
     assert stored["provenance"]["command"].endswith(
-        f"full_results step_size_depth --folder {tmp_path}"
+        f"flatlib.records step_size_depth --folder {tmp_path}"
     )
     assert stored["provenance"]["protocol"] == {"n_train": 7}
     assert "wrote" in capsys.readouterr().out

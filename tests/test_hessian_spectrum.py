@@ -1,4 +1,5 @@
-"""Tests of flatlib.figures.hessian_spectrum (chapter 11) on tiny runs."""
+"""Tests of flatlib.experiments.hessian_spectrum and flatlib.figures.hessian_spectrum (chapter 11)
+on tiny runs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from flatlib.curvature.outliers import count_outliers
-from flatlib.figures import hessian_spectrum as hs
+from flatlib.experiments import hessian_spectrum as hs
+from flatlib.figures import hessian_spectrum as hs_fig
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +89,10 @@ def test_tables_and_figures(tiny_runs):
     assert np.isnan(t[t["setting"].str.startswith("GD tanh")]["paper heur"]).all()
     assert list(hs.ggn_table(tiny_runs).index) == ["initial point", "after training"]
     assert list(hs.width_table(tiny_runs).index) == [2, 3]
-    for fig in (hs.plot_fig1(tiny_runs), hs.plot_ggn(tiny_runs), hs.plot_widths(tiny_runs, 5),
-                hs.plot_pca_hessian(tiny_runs)):  # fmt: skip
+    for fig in (hs_fig.plot_fig1(tiny_runs), hs_fig.plot_ggn(tiny_runs),
+                hs_fig.plot_widths(tiny_runs, 5), hs_fig.plot_pca_hessian(tiny_runs)):  # fmt: skip
         assert isinstance(fig, Figure)
-    slider = hs.spectrum_slider(tiny_runs, ks=(2,))
+    slider = hs_fig.spectrum_slider(tiny_runs, ks=(2,))
     assert slider.stops["step"] == [10, 20]
     assert isinstance(slider.draw(k=2, activation="tanh", step=10), Figure)
 
@@ -99,4 +101,4 @@ def test_bad_inputs(tiny_runs):
     with pytest.raises(TypeError, match="runs"):
         hs.table1(tiny_runs.clusters)
     with pytest.raises(ValueError, match="no cluster runs"):
-        hs.plot_pca_hessian(tiny_runs, "sgd")
+        hs_fig.plot_pca_hessian(tiny_runs, "sgd")

@@ -1,4 +1,7 @@
-"""Tests of flatlib.figures.flat_vs_sharp (chapter 10): analysis on problems with known answers."""
+"""Tests of flatlib.experiments.flat_vs_sharp and flatlib.figures.flat_vs_sharp (chapter 10).
+
+Analysis on problems with known answers, and the figures drawn from it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import torch
 from torch import nn
 
 from flatlib import records as fr
+from flatlib.experiments import flat_vs_sharp as fs
 from flatlib.experiments import sweep as fs_sweep
-from flatlib.figures import flat_vs_sharp as fs
+from flatlib.figures import flat_vs_sharp as fs_fig
 from flatlib.nets.data import FULL_SPLITS, full_scale_source
 from flatlib.nets.models import mlp
 
@@ -102,7 +106,7 @@ def test_chapter_grid_and_table_validation():
     assert all(c["noise"] == "fresh" and not c["bias"] and c["save_params"] for c in quick)
     full = fs.chapter_grid("full")
     n_full = FULL_SPLITS[full_scale_source()][0]
-    assert all(c["size"] == 28 and c["n_train"] == n_full and c["init"] == "he" for c in full)
+    assert all(c["size"] == 28 and c["n_train"] == n_full and c["init"] == fs.INIT for c in full)
     assert {c["target_loss"] for c in full} == {fs_sweep.TARGET_LOSS["full"]}
     with pytest.raises(ValueError, match="mode"):
         fs.chapter_grid("medium")
@@ -137,11 +141,11 @@ def test_fake_analysis_table_and_figures():
     table = a.pair_table()
     assert bool(table["deceptive"].iloc[0]) and bool(table["exact v^T H v agrees"].iloc[0])
     assert a.deception() == (1, 1)
-    fig = fs.plot_fig7(a, 0, 0, radius=0.25)
+    fig = fs_fig.plot_fig7(a, 0, 0, radius=0.25)
     assert len(fig.axes) == 5
     with pytest.raises(ValueError, match="sgd_seed"):
-        fs.plot_fig7(a, 1, 0)
-    slider = fs.fig7_slider(a, radii=[0.25, 0.5])
+        fs_fig.plot_fig7(a, 1, 0)
+    slider = fs_fig.fig7_slider(a, radii=[0.25, 0.5])
     assert slider.params()["radius"] == 0.5  # the static view shows the widest section
 
 
@@ -149,7 +153,7 @@ def test_layer_gains_figure_and_slider():
     g = {0: np.array([1.5, 2.0, 2.6, 3.0]), 1: np.array([4.0, 2.0, 8.0, 9.0])}
     runs = _four_runs(max_gains=[g[0], g[0], g[1], g[1]],
                       top_signal_gains=[g[0] * 0.9, g[0], g[1] * 0.5, g[1]])  # fmt: skip
-    fig = fs.plot_layer_gains(runs, 2)
+    fig = fs_fig.plot_layer_gains(runs, 2)
     right = fig.axes[1]
     bars = [ln for ln in right.lines if len(ln.get_xdata()) == 2]
     assert len(bars) == 4  # one balanced-profile bar per run, at g_m^(k/m)
@@ -157,12 +161,12 @@ def test_layer_gains_figure_and_slider():
     assert sorted(b.get_ydata()[0] for b in bars) == pytest.approx(expected)
     dots = sorted(ln.get_ydata()[0] for ln in right.lines if len(ln.get_xdata()) == 1)
     assert dots == pytest.approx(sorted([2.0, 2.0, 1.8, 2.0, 2.0, 2.0, 2.0, 1.0]))
-    slider = fs.fig6_slider(runs)
+    slider = fs_fig.fig6_slider(runs)
     assert slider.stops["layer"] == [1, 2, 3, 4]
     with pytest.raises(ValueError, match="layer"):
-        fs.plot_layer_gains(runs, 5)
+        fs_fig.plot_layer_gains(runs, 5)
     with pytest.raises(TypeError, match="layer"):
-        fs.plot_layer_gains(runs, "2")
+        fs_fig.plot_layer_gains(runs, "2")
 
 
 def _four_runs(**columns) -> pd.DataFrame:

@@ -1,15 +1,20 @@
-"""Checks of flatlib.figures.step_size_depth (chapter 9, Sec. 6, Figs. 4-5) on synthetic run
-tables whose answers are known in advance; no training, a few seconds."""
+"""Checks of flatlib.experiments.step_size_depth and flatlib.figures.step_size_depth (chapter 9,
+Sec. 6, Figs. 4-5) on synthetic run tables whose answers are known in advance; no training, a
+few seconds."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from flatlib import records as fr
+from flatlib.experiments import step_size_depth as ssd
 from flatlib.experiments.sweep import EPOCH_CAP, NOISE_STD, TARGET_LOSS
-from flatlib.figures import step_size_depth as ssd
+from flatlib.figures import step_size_depth as ssd_fig
 from flatlib.theory import linear
 
 TARGET = 0.03
@@ -152,7 +157,7 @@ def test_scale_comparison_without_and_with_a_record(tmp_path):
     fr.save("step_size_depth", {"runs": runs}, "digits", "cmd", tmp_path)
     full = fr.load("step_size_depth", tmp_path)
     assert len(ssd.full_runs(full, "he")) == len(identity)
-    assert len(ssd.plot_fig4(ssd.full_runs(full, "identity")).axes) >= 2
+    assert len(ssd_fig.plot_fig4(ssd.full_runs(full, "identity")).axes) >= 2
     both = ssd.scale_comparison(identity, he, full)
     assert both.loc["He sharper where both converge", "full"] is False
     # flattest He tiles 0.1, 0.8, 3.2 at m = 2, 4, 8: slope log(32) / log(4) = 2.5
@@ -251,7 +256,7 @@ def test_bad_arguments_raise():
     with pytest.raises(TypeError, match="rtol"):
         ssd.stability_table(runs, rtol="0.1")
     with pytest.raises(ValueError, match="prediction"):
-        ssd.plot_fig4(runs, prediction=[1.0, 2.0])
+        ssd_fig.plot_fig4(runs, prediction=[1.0, 2.0])
     with pytest.raises(TypeError, match="row"):
         ssd.training_curve(runs)
     with pytest.raises(ValueError, match="depths"):
@@ -265,20 +270,20 @@ def test_bad_arguments_raise():
 def test_figures_and_slider_render():
     identity = _table({2: 8.0, 4: 4.0})
     he = _table({2: 2.0, 4: 0.5}, scale=3.0, lrs=LRS[:3])  # a smaller He grid
-    fig = ssd.plot_fig4(identity, prediction=[0.1, 0.2])
+    fig = ssd_fig.plot_fig4(identity, prediction=[0.1, 0.2])
     assert len(fig.axes) == 4 and "slope -1.00" in fig.axes[2].get_title()
     nothing = identity.assign(status="not converged")
-    assert "fewer than two" in ssd.plot_fig4(nothing).axes[2].get_title()
-    fig = ssd.plot_fig5(identity, he, depth=4, lr=1.0)
+    assert "fewer than two" in ssd_fig.plot_fig4(nothing).axes[2].get_title()
+    fig = ssd_fig.plot_fig5(identity, he, depth=4, lr=1.0)
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels[:3] == ["identity init (converged)", "He init (diverged)", f"target {TARGET:g}"]
     curve = fig.axes[1].lines[0]
     np.testing.assert_allclose(curve.get_xdata(), [0, 600, 1200, 1800])
     with pytest.raises(ValueError, match="no tile"):
-        ssd.plot_fig5(identity, he, depth=3, lr=1.0)
+        ssd_fig.plot_fig5(identity, he, depth=3, lr=1.0)
     with pytest.raises(ValueError, match="He runs"):
-        ssd.plot_fig5(identity, he, depth=4, lr=8.0)
-    slider = ssd.tile_slider(identity, he)
+        ssd_fig.plot_fig5(identity, he, depth=4, lr=8.0)
+    slider = ssd_fig.tile_slider(identity, he)
     assert len(slider.all_keys()) == 2 * 5
     assert slider.frame((0, 0))[:4] == b"\x89PNG"
     fig = slider.draw(depth=2, lr=8.0)  # a tile the He grid does not have
@@ -295,7 +300,7 @@ def test_tile_cross_section_panel():
     identity["section_radii"] = [radii] * len(identity)
     identity["section_loss"] = [r["final_train_loss"] + 0.5 * r["sharpness"] * radii**2
                                 for _, r in identity.iterrows()]  # fmt: skip
-    fig = ssd.tile_slider(identity, he).draw(depth=4, lr=1.0)
+    fig = ssd_fig.tile_slider(identity, he).draw(depth=4, lr=1.0)
     section = fig.axes[2]
     measured, quadratic, he_line = section.lines
     # a measured section that is exactly quadratic lies on the dashed lambda_max r^2 / 2
@@ -303,3 +308,14 @@ def test_tile_cross_section_panel():
     np.testing.assert_allclose(measured.get_ydata(), 0.5 * lam * radii**2)
     np.testing.assert_allclose(quadratic.get_ydata()[[0, -1]], [0.5 * lam] * 2)
     assert he_line.get_label() == "He: no section (diverged)"  # he diverges at lr 1
+
+
+def test_experiments_module_draws_nothing():
+    """The analysis layer imports neither matplotlib nor flatlib.figures nor flatlib.records."""
+    code = (
+        "import sys, flatlib.experiments.step_size_depth; "
+        "print(sorted(m for m in ('matplotlib', 'flatlib.figures', 'flatlib.records') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
