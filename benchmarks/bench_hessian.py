@@ -12,32 +12,37 @@ target; the HVP count and wall time of that first successful run are recorded (s
 solver gets the loosest tolerance that works for it), and the median over seeds (seeds of
 the random start vector) is reported. Wall time includes building the operator (graph
 construction and each library's determinism check where it has one). The reference
-lambda_max is flatlib Lanczos at tol=1e-11, cross-checked against curvlinops + eigsh.
-All solvers of one workload run in the same dtype (float64 on the CPU, float32 on CUDA).
+lambda_max is flatlib Lanczos at tol=1e-11 (in float64), cross-checked against curvlinops +
+eigsh. All solvers of one workload run in the same dtype: float64 on the CPU for (a) and (b),
+float32 for (c) (width 784) and for everything on CUDA; float32 workloads only have the 1e-4
+target.
+
+Each workload also gets a *defaults* row: ``top_eigenpairs(model, loss, x, y)`` and
+PyHessian's ``eigenvalues()`` with no options, their time ratio and errors, and flatlib's
+certified error bound beside its true error.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import platform
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse.linalg
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from flatlib.curvature import hessian as fh  # noqa: E402
-from flatlib.nets.models import mlp  # noqa: E402
+from flatlib.curvature import hessian as fh
+from flatlib.nets.models import mlp
 
 TARGETS = (1e-4, 1e-8)
+TARGETS_FLOAT32 = (1e-4,)
 LADDER = [10.0**-e for e in range(1, 13)]
 
 
@@ -109,7 +114,7 @@ class _Done(Exception):
     pass
 
 
-def pyhessian_ladder(model, loss_fn, x, y, ref, seed, budget_s):
+def pyhessian_ladder(model, loss_fn, x, y, ref, seed, budget_s, targets=TARGETS):
     """PyHessian's power iteration replayed for every ladder tolerance from ONE run.
 
     PyHessian's iterates do not depend on ``tol`` (it only decides when to stop: relative
@@ -131,7 +136,7 @@ def pyhessian_ladder(model, loss_fn, x, y, ref, seed, budget_s):
         return None
 
     def resolve():
-        for target in TARGETS:
+        for target in targets:
             if target in found:
                 continue
             for tol in LADDER:
@@ -150,7 +155,7 @@ def pyhessian_ladder(model, loss_fn, x, y, ref, seed, budget_s):
         resolve()
         # stop once every ladder tolerance would have stopped (nothing more to learn)
         exhausted = stop_index(LADDER[-1]) is not None
-        if len(found) == len(TARGETS) or exhausted or stamps[-1] - t0 > budget_s:
+        if len(found) == len(targets) or exhausted or stamps[-1] - t0 > budget_s:
             raise _Done
         return hv
 
@@ -214,7 +219,7 @@ SOLVERS = {
 }
 
 
-def to_target(solver, problem, ref, seed, budget_s):
+def to_target(solver, problem, ref, seed, budget_s, targets=TARGETS):
     """First ladder tolerance whose answer meets each target: {target: (hvps, seconds, tol)}."""
     found = {}
     spent = 0.0
@@ -222,10 +227,10 @@ def to_target(solver, problem, ref, seed, budget_s):
         lam, hvps, secs = solver(*problem, tol, seed)
         spent += secs
         err = abs(lam - ref) / abs(ref)
-        for target in TARGETS:
+        for target in targets:
             if target not in found and err <= target:
                 found[target] = (hvps, secs, tol)
-        if len(found) == len(TARGETS) or spent > budget_s:
+        if len(found) == len(targets) or spent > budget_s:
             break
     return found
 
@@ -261,7 +266,52 @@ def timings(problem, reps=5):
     return statistics.median(grads), statistics.median(hvps), build, op.num_params, op.backend
 
 
-def bench(name, problem, seeds, budget_s):
+def defaults_row(problem, ref, seed=0):
+    """Both libraries called with no options: time, HVPs, relative error; flatlib's bound."""
+    model, loss_fn, x, y = problem
+    t0 = time.perf_counter()
+    res = fh.top_eigenpairs(model, loss_fn, x, y, seed=seed)
+    sync(x.device)
+    t_flat = time.perf_counter() - t0
+    import pyhessian  # noqa: F401
+
+    ph = sys.modules["pyhessian.hessian"]
+    old_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(x.dtype)
+    torch.manual_seed(seed)
+    try:
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        comp = ph.hessian(model, loss_fn, data=(x, y), cuda=x.device.type == "cuda")
+        vals, _ = comp.eigenvalues()
+        sync(x.device)
+        t_ph = time.perf_counter() - t0
+    finally:
+        torch.set_default_dtype(old_dtype)
+        model.zero_grad(set_to_none=True)
+    lam = float(res.eigenvalues[0])
+    err_flat = abs(lam - ref) / abs(ref)
+    err_ph = abs(float(vals[0]) - ref) / abs(ref)
+    bound = float(res.error_bounds[0]) / abs(lam)
+    print("\n| defaults | time s | HVPs | relative error | certified bound |")
+    print("|---|---|---|---|---|")
+    print(f"| flatlib top_eigenpairs() | {t_flat:.3f} | {res.num_hvps + 2} | {err_flat:.1e} "
+          f"| {bound:.1e} |")  # fmt: skip
+    print(f"| PyHessian eigenvalues() | {t_ph:.3f} | - | {err_ph:.1e} | - |")
+    print(
+        f"defaults ratio: flatlib/PyHessian time = {t_flat / t_ph:.3f}; flatlib error "
+        f"{err_flat:.1e} {'<=' if err_flat <= 1e-4 else '>'} 1e-4; certified bound "
+        f"{'covers' if abs(lam - ref) <= res.error_bounds[0] else 'MISSES'} the true error"
+    )
+    return t_flat / t_ph, err_flat, abs(lam - ref) <= res.error_bounds[0]
+
+
+def bench(name, problem, seeds, budget_s, reference=None, targets=TARGETS):
+    """One workload: HVP cost, the defaults row and every solver at each target accuracy.
+
+    ``reference`` is a float64 copy of the problem for the reference lambda_max when the
+    problem itself runs in float32.
+    """
     model, loss_fn, x, y = problem
     g, h, build, n, backend = timings(problem)
     print(f"\n## {name}: N={n:,} parameters, {x.shape[0]} samples, {x.dtype}, {x.device}")
@@ -269,23 +319,26 @@ def bench(name, problem, seeds, budget_s):
         f"one full-batch gradient {g * 1e3:.1f} ms; one flatlib HVP ({backend}) {h * 1e3:.1f} ms "
         f"= {h / g:.2f} gradients; operator build incl. determinism check {build * 1e3:.0f} ms"
     )
-    ref_res = fh.top_eigenpairs(model, loss_fn, x, y, tol=1e-11)
+    ref_res = fh.top_eigenpairs(*(reference or problem), tol=1e-11)
     ref = float(ref_res.eigenvalues[0])
-    cl, _, _ = run_curvlinops(model, loss_fn, x, y, 1e-10, 0)
+    cl, _, _ = run_curvlinops(*(reference or problem), 1e-10, 0)
     print(
         f"reference lambda_max = {ref:.12g} (flatlib lanczos tol 1e-11, converged="
         f"{ref_res.converged}); curvlinops+eigsh tol 1e-10 differs by {abs(cl - ref) / ref:.1e}"
     )
+    defaults = defaults_row(problem, ref)
     table = {}
     for sname, solver in SOLVERS.items():
-        per_seed = [to_target(solver, problem, ref, s, budget_s) for s in seeds]
+        per_seed = [to_target(solver, problem, ref, s, budget_s, targets) for s in seeds]
         table[sname] = per_seed
-    table["PyHessian power"] = [pyhessian_ladder(*problem, ref, s, budget_s) for s in seeds]
+    table["PyHessian power"] = [
+        pyhessian_ladder(*problem, ref, s, budget_s, targets) for s in seeds
+    ]
     print("\n| solver | target | HVPs (median) | time s (median) | tol used | reached |")
     print("|---|---|---|---|---|---|")
     med = {}
     for sname, per_seed in table.items():
-        for target in TARGETS:
+        for target in targets:
             hit = [r[target] for r in per_seed if target in r]
             if len(hit) < len(per_seed):
                 print(f"| {sname} | {target:.0e} | - | - | - | {len(hit)}/{len(per_seed)} |")
@@ -299,7 +352,7 @@ def bench(name, problem, seeds, budget_s):
             print(
                 f"| {sname} | {target:.0e} | {hv:g} | {tm:.3f} | {tol_s} | {len(hit)}/{len(hit)} |"
             )
-    for target in TARGETS:
+    for target in targets:
         f = med["flatlib lanczos", target]
         ph_ratio = f / med["PyHessian power", target]
         cl_ratio = f / med["curvlinops+eigsh", target]
@@ -308,7 +361,7 @@ def bench(name, problem, seeds, budget_s):
             f"flatlib/curvlinops time = {cl_ratio:.3f}"
         )
     print(f"flatlib HVP cost = {h / g:.2f} full-batch gradients")
-    return med, h / g
+    return med, h / g, defaults
 
 
 def main(argv=None):
@@ -339,27 +392,41 @@ def main(argv=None):
         f"python {platform.python_version()}, {torch.get_num_threads()} threads, "
         f"device {device}, dtype {dtype}, seeds {seeds}"
     )
-    bench(
-        "(a) 6-layer ReLU MLP width 196, MSE denoising",
-        workload_a(dtype, device),
-        seeds,
-        args.budget,
-    )
-    bench(
-        "(b) tanh MLP 196-128-128-128-10, cross-entropy",
-        workload_b(dtype, device),
-        seeds,
-        args.budget,
-    )
-    if cuda:
-        bench(
-            "(c) 6-layer ReLU MLP width 784, MSE denoising",
-            workload_a(dtype, device, width_side=28),
+    targets = TARGETS if dtype == torch.float64 else TARGETS_FLOAT32
+    results = {
+        "(a)": bench(
+            "(a) 6-layer ReLU MLP width 196, MSE denoising",
+            workload_a(dtype, device),
             seeds,
             args.budget,
-        )
-    else:
-        print("\n(c) width 784: skipped (no CUDA device)")
+            targets=targets,
+        ),
+        "(b)": bench(
+            "(b) tanh MLP 196-128-128-128-10, cross-entropy",
+            workload_b(dtype, device),
+            seeds,
+            args.budget,
+            targets=targets,
+        ),
+    }
+    wide = workload_a(torch.float64, device, width_side=28)
+    model32 = copy.deepcopy(wide[0]).to(torch.float32)
+    results["(c)"] = bench(
+        "(c) 6-layer ReLU MLP width 784, MSE denoising, float32",
+        (model32, wide[1], wide[2].float(), wide[3].float()),
+        seeds,
+        args.budget,
+        reference=wide,
+        targets=TARGETS_FLOAT32,
+    )
+    print("\n## Summary: flatlib time / peer time (median over seeds; < 1 is faster)")
+    print("| workload | defaults vs PyHessian | bound covers error | "
+          "1e-4 vs PyHessian | 1e-4 vs curvlinops | HVP / gradient |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for name, (med, hvp_cost, (ratio, _err, covered)) in results.items():
+        ph = med["flatlib lanczos", 1e-4] / med["PyHessian power", 1e-4]
+        cl = med["flatlib lanczos", 1e-4] / med["curvlinops+eigsh", 1e-4]
+        print(f"| {name} | {ratio:.3f} | {covered} | {ph:.3f} | {cl:.3f} | {hvp_cost:.2f} |")
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ Precision
 ---------
 Everything runs in the parameters' dtype on the parameters' device. In float64 (the book's
 default on the CPU) HVPs agree with the exact Hessian to ~1e-13 relative and eigenpairs can be
-converged to ``tol`` ~1e-12. In float32 (allowed on a GPU) an HVP carries relative errors of
-~1e-6, so eigenvalue residual tolerances below ~1e-5 are not reachable; use ``tol >= 1e-4``.
+converged to ``tol`` ~1e-12. In float32 an HVP carries relative errors of ~1e-6, so the
+residuals, hence the certified bounds, stop near ``1e-6 |lambda|`` and tolerances below about
+1e-6 are not reachable; the default 1e-4 is.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from flatlib._validation import as_float, as_int
 from flatlib.curvature import lanczos
 
 __all__ = [
+    "DEFAULT_TOL",
     "EXACT_MAX_PARAMS",
     "EigenResult",
     "HessianOperator",
@@ -71,6 +73,9 @@ __all__ = [
     "top_eigenpairs",
     "trainable_parameters",
 ]
+
+DEFAULT_TOL = 1e-4
+"""Default relative accuracy of eigenvalues in :func:`eigenpairs` and :func:`top_eigenpairs`."""
 
 EXACT_MAX_PARAMS = 20_000
 """Largest ``N`` for which :func:`exact_hessian` builds the dense ``N x N`` matrix."""
@@ -570,10 +575,12 @@ class EigenResult:
 
     ``eigenvalues`` are sorted descending (for ``which="smallest"`` the last one is
     ``lambda_min``); ``eigenvectors[i]`` (rows, unit norm) belongs to ``eigenvalues[i]``;
-    ``residuals[i] = ||H v_i - lambda_i v_i||`` from true HVPs; ``converged`` is true when
-    every residual is at most ``tol * |lambda_i|`` (+ ``atol``); ``num_hvps`` counts the
-    HVPs of the solve including the residual check (construction adds 2 more, see
-    :class:`HessianOperator`).
+    ``residuals[i] = ||H v_i - lambda_i v_i||`` from true HVPs; ``error_bounds[i]`` is the
+    certified bound on ``|lambda_i - eigenvalues[i]|`` of
+    :func:`flatlib.curvature.lanczos.eigenvalue_bounds` (``residual**2 / gap`` with the gap
+    estimated from the other Ritz values, or the plain residual); ``converged`` is true when
+    every bound is at most ``tol * |eigenvalues[i]| + atol``; ``num_hvps`` counts the HVPs of
+    the solve (the operator's determinism check adds 2 more, see :class:`HessianOperator`).
     """
 
     eigenvalues: np.ndarray
@@ -581,6 +588,7 @@ class EigenResult:
     num_hvps: int
     converged: bool
     residuals: np.ndarray
+    error_bounds: np.ndarray
     method: str = "lanczos"
     shift: float = 0.0
 
@@ -626,7 +634,7 @@ def eigenpairs(
     op: HessianOperator,
     k: int = 1,
     method: str = "lanczos",
-    tol: float = 1e-6,
+    tol: float = DEFAULT_TOL,
     max_iter: int | None = None,
     seed: int = 0,
     v0: Any = None,
@@ -688,13 +696,16 @@ def eigenpairs(
     order = np.argsort(-vals, kind="stable")
     vals, res = vals[order], res[order]
     vecs = vecs[torch.as_tensor(order.copy(), device=vecs.device)]
-    converged = bool(np.all(np.isfinite(vals)) and np.all(res <= tol * np.abs(vals) + atol))
+    floor = lanczos.rounding_floor(vals, op.dtype)
+    bounds = lanczos.eigenvalue_bounds(vals, res, *pairs.others, floor=floor)
+    converged = bool(np.all(np.isfinite(vals)) and np.all(bounds <= tol * np.abs(vals) + atol))
     return EigenResult(
         eigenvalues=vals,
         eigenvectors=vecs.detach().cpu().numpy().astype(np.float64),
         num_hvps=op.num_calls - calls0,
         converged=converged,
         residuals=res,
+        error_bounds=bounds,
         method=method,
         shift=shift,
     )
@@ -707,7 +718,7 @@ def top_eigenpairs(
     targets: Any,
     k: int = 1,
     method: str = "lanczos",
-    tol: float = 1e-6,
+    tol: float = DEFAULT_TOL,
     max_iter: int | None = None,
     chunk_size: int | None = None,
     seed: int = 0,
@@ -724,10 +735,14 @@ def top_eigenpairs(
     Sharpness is the largest *algebraic* eigenvalue ``lambda_max(H)`` (not the largest in
     magnitude); ``which="smallest"`` gives ``lambda_min``.
 
-    Stopping rule: the residual ``||H v - lambda v|| <= tol * |lambda| + atol`` for every
-    wanted pair (not the change between iterates, which stops power iteration far short of
-    its nominal accuracy). ``converged`` is computed from the final *true* residuals. The
-    eigenvalue error is about ``residual**2 / gap``, far below ``tol * |lambda|``.
+    Stopping rule: ``tol`` is the relative accuracy of the returned eigenvalues (default
+    :data:`DEFAULT_TOL` = 1e-4). A Ritz value ``theta`` with residual ``r = ||H v - theta
+    v||`` is within ``r**2 / gap`` of an eigenvalue, ``gap`` being its distance to the rest
+    of the spectrum (estimated from the other Ritz values), and always within ``r``
+    (:func:`flatlib.curvature.lanczos.eigenvalue_bounds`). The solve stops once that bound is
+    at most ``tol * |theta| + atol`` for every wanted pair (not on the change between
+    iterates, which stops power iteration far short of its nominal accuracy); ``converged``
+    and ``error_bounds`` come from the final *true* residuals.
 
     Methods
     -------

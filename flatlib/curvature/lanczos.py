@@ -17,15 +17,78 @@ import torch
 
 MatVec = Callable[[torch.Tensor], torch.Tensor]
 
+NEIGHBOUR_RTOL = 0.1
+"""A Ritz value's residual must be below this fraction of its distance to another one before
+:func:`eigenvalue_bounds` uses that distance as the spectral gap."""
+
 
 @dataclass
 class RitzPairs:
-    """Ritz pairs found by a solver, with ``H v`` of each and the count of matvecs used."""
+    """Ritz pairs found by a solver, with ``H v`` of each and the count of matvecs used.
+
+    ``others`` holds the solver's remaining Ritz values with their residual norms (estimates
+    ``|beta_j s_{j,i}|`` for Lanczos), the neighbours from which :func:`eigenvalue_bounds`
+    estimates the spectral gap.
+    """
 
     values: np.ndarray  # (k,) in the order the caller wants
     vectors: torch.Tensor  # (k, N)
     hvectors: torch.Tensor  # (k, N): H applied to each vector (from real matvecs)
     num_matvecs: int
+    others: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+
+def eigenvalue_bounds(
+    values: np.ndarray,
+    residuals: np.ndarray,
+    other_values: np.ndarray | None = None,
+    other_residuals: np.ndarray | None = None,
+    floor: float = 0.0,
+) -> np.ndarray:
+    """A-posteriori bounds on ``|lambda_i - theta_i|`` for Ritz values ``theta_i = values[i]``.
+
+    For a unit vector with Rayleigh quotient ``theta`` and residual ``r = ||H v - theta v||``
+    some eigenvalue lies within ``r`` of ``theta``, and within ``r**2 / delta`` when no other
+    eigenvalue lies within ``delta`` of ``theta`` (Kato-Temple; Parlett, *The Symmetric
+    Eigenvalue Problem*, Sec. 11.7). The gap ``delta`` is estimated from the nearest other
+    Ritz value ``theta_j`` (among the wanted ones and ``other_values``) as
+    ``|theta_i - theta_j| - r_i - r_j``, and only when that neighbour has itself settled,
+    ``r_j <= NEIGHBOUR_RTOL * |theta_i - theta_j|``: an unsettled neighbour means the
+    spectrum between the two is not explored yet (a Krylov space of two or three vectors,
+    e.g. after a warm start), and then no gap is known. Returns ``min(r, r**2 / delta)``,
+    the plain residual bound ``r`` where no gap is known or ``delta <= r``, and never less
+    than ``floor`` (the rounding error of the computed Rayleigh quotients, see
+    :func:`rounding_floor`).
+    """
+    theta = np.asarray(values, dtype=np.float64)
+    res = np.abs(np.asarray(residuals, dtype=np.float64))
+    ov = np.zeros(0) if other_values is None else np.asarray(other_values, dtype=np.float64)
+    orr = np.zeros(0) if other_residuals is None else np.abs(np.asarray(other_residuals, float))
+    all_theta = np.concatenate([theta, ov])
+    all_res = np.concatenate([res, orr])
+    bounds = res.copy()
+    for i in range(theta.size):
+        dist = np.abs(all_theta - theta[i])
+        dist[i] = np.inf
+        if dist.size < 2:
+            continue
+        j = int(np.argmin(dist))
+        if all_res[j] > NEIGHBOUR_RTOL * dist[j]:
+            continue
+        delta = dist[j] - all_res[j] - res[i]
+        if delta > res[i]:
+            bounds[i] = min(res[i], res[i] ** 2 / delta)
+    return np.maximum(bounds, float(floor))
+
+
+def rounding_floor(values: np.ndarray, dtype: torch.dtype) -> float:
+    """``64 eps max|theta|``: below this, a Ritz value's error is rounding, not convergence.
+
+    A Rayleigh quotient computed from matvecs in ``dtype`` carries a relative error of a few
+    ``eps`` (more for long sums), so no bound may claim less.
+    """
+    scale = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    return 64.0 * float(torch.finfo(dtype).eps) * scale
 
 
 def _wanted(theta: np.ndarray, k: int, which: str) -> np.ndarray:
@@ -54,8 +117,10 @@ def lanczos(
 ) -> tuple[RitzPairs, bool]:
     """Lanczos with full reorthogonalisation and no restart, up to ``max_basis`` steps.
 
-    After every step the Ritz estimates ``|beta_j s_{j,i}|`` of the ``k`` wanted Ritz pairs
-    are compared with ``tol * |theta_i| + atol``; the iteration stops as soon as all pass.
+    After every step the Ritz estimates ``r_i = |beta_j s_{j,i}|`` of all Ritz pairs give the
+    eigenvalue error bounds of :func:`eigenvalue_bounds` (``r**2 / gap``, or ``r``) for the
+    ``k`` wanted ones; the iteration stops as soon as every bound is at most
+    ``tol * |theta_i| + atol``, so ``tol`` is a relative accuracy of the eigenvalues.
     ``H`` applied to every basis vector is kept, so ``H y`` for a Ritz vector ``y`` comes
     from real matvecs (no extra ones) and the caller can check true residuals.
     Returns the wanted pairs and whether the Ritz estimates converged.
@@ -89,8 +154,10 @@ def lanczos(
         scale = max(scale, float(np.max(np.abs(theta))))
         if j + 1 >= min(k, n):
             idx = _wanted(theta, k, which)
-            est = np.abs(beta * S[-1, idx])
-            if np.all(est <= tol * np.abs(theta[idx]) + atol):
+            est = np.abs(beta * S[-1])
+            rest = np.setdiff1d(np.arange(theta.size), idx)
+            bound = eigenvalue_bounds(theta[idx], est[idx], theta[rest], est[rest])
+            if np.all(bound <= tol * np.abs(theta[idx]) + atol):
                 converged = True
                 break
         if j + 1 == m_max:
@@ -114,10 +181,13 @@ def lanczos(
         q = w / beta
     m = len(alphas)
     idx = _wanted(theta, k, which)
+    rest = np.setdiff1d(np.arange(theta.size), idx)
+    est = np.abs(beta * S[-1]) if theta.size else np.zeros(0)
     Sw = torch.as_tensor(S[:, idx], dtype=dtype, device=device)
     vecs = (Q[:m].T @ Sw).T.contiguous()
     hvecs = (HQ[:m].T @ Sw).T.contiguous()
-    return RitzPairs(theta[idx].copy(), vecs, hvecs, m), converged
+    others = (theta[rest].copy(), est[rest].copy())
+    return RitzPairs(theta[idx].copy(), vecs, hvecs, m, others), converged
 
 
 def arpack(
@@ -202,7 +272,8 @@ def block_power(
         AV = AV @ S
         theta = th.detach().cpu().numpy()
         res = torch.linalg.vector_norm(AV - V * th, dim=0).cpu().numpy()
-        ok = bool(np.all(res <= tol * np.abs(theta) + atol))
+        bound = eigenvalue_bounds(theta, res)
+        ok = bool(np.all(bound <= tol * np.abs(theta) + atol))
         dominated_by_negative = bool(np.any(theta - shift < 0))
         if ok and not (dominated_by_negative and not shifted):
             converged = True
