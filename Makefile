@@ -5,12 +5,17 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install book test serve browser-deps lint bench clean
+.PHONY: install book test serve lab browser-deps lint bench clean
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements-notebook.txt pins the reader's environment (shared with binder/requirements.txt);
+# binder/overrides.json holds the JupyterLab settings Binder installs too (open .md chapters
+# as notebooks, save widget state with a notebook).
+$(STAMP): requirements.txt requirements-notebook.txt pyproject.toml binder/overrides.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt
 	$(BIN)/python -m flatlib.nets.data
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp binder/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +31,10 @@ test: install browser-deps
 ## Serve the built book on http://localhost:8000
 serve: book
 	$(BIN)/python -m http.server --directory _build/html 8000
+
+## The chapters as live notebooks in JupyterLab (what Binder runs), on http://localhost:8888
+lab: install
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=8888 chapters/01_stability.md
 
 ## Debian's Chromium for the browser tests (installed when running as root).
 browser-deps:

@@ -220,3 +220,91 @@ def test_figures_draw_and_reject_bad_runs(cache):
         bb.summary_table([1, 2])
     with pytest.raises(ValueError, match="columns"):
         bb.summary_table(runs.drop(columns=["alphas"]))
+
+
+@pytest.fixture
+def tiny_runs(cache):
+    """A two-phase run (small batch 8) and its control (the large batch 60 kept)."""
+    runs = bb.run_experiment(seeds=(0,), small_batches=(8, 60), progress=False, **TINY)
+    assert runs["status"].tolist() == ["ok", "ok"], runs.get("error")
+    return runs
+
+
+def test_switch_and_segment_tables_brute_force(tiny_runs):
+    switch = bb.switch_table(tiny_runs)
+    segments = bb.segment_table(tiny_runs)
+    for i, r in tiny_runs.reset_index(drop=True).iterrows():
+        steps, acc = np.asarray(r["steps"]), np.asarray(r["train_acc"])
+        n1, window = TINY["steps_large"], max(TINY["record_every"], TINY["steps_small"] // 10)
+        after = [j for j, s in enumerate(steps) if n1 < s <= n1 + window]
+        at = list(steps).index(n1)
+        assert switch.loc[i, "acc drop"] == pytest.approx(acc[at] - min(acc[j] for j in after))
+        assert switch.loc[i, "jump"] == r["jump"] and switch.loc[i, "val jump"] == r["val_jump"]
+        assert switch.loc[i, "end / switch loss"] == pytest.approx(
+            r["loss_small"] / r["loss_large"]
+        )
+        a, tl = np.asarray(r["alphas"]), np.asarray(r["seg_train_loss"])
+        inside = [tl[j] for j in range(a.size) if 0 <= a[j] <= 1]
+        rises = [inside[j + 1] - inside[j] for j in range(len(inside) - 1)]
+        assert segments.loc[i, "largest rise"] == pytest.approx(max(rises))
+        assert segments.loc[i, "beyond LB"] == pytest.approx(tl[0] / r["loss_large"])
+        assert segments.loc[i, "beyond SB"] == pytest.approx(tl[-1] / r["loss_small"])
+        assert segments.loc[i, "train SB / LB"] == pytest.approx(r["loss_small"] / r["loss_large"])
+        past = [tl[j] for j in range(a.size) if a[j] > 1]
+        assert segments.loc[i, "dip beyond SB"] == pytest.approx(min(past) / r["loss_small"])
+
+
+def test_outlier_and_equal_steps_tables(tiny_runs):
+    from flatlib.curvature.outliers import count_outliers
+
+    counts = bb.outlier_table(tiny_runs, classes=2)
+    assert len(counts) == 2 * len(tiny_runs)
+    for _, c in counts.iterrows():
+        r = tiny_runs[tiny_runs["small_batch"] == c["small batch"]].iloc[0]
+        eig = np.asarray(r["eig_large" if c["end"] == "Phase I" else "eig_small"])
+        assert {m: c[m] for m in ("gap", "ratio", "elbow")} == count_outliers(eig, eig.size)
+        assert c["edge ratio"] == pytest.approx(eig[0] / eig[1])
+        assert c["steps"] == TINY["steps_large"] + (c["end"] == "Phase II") * TINY["steps_small"]
+    with pytest.raises(ValueError, match="classes"):
+        bb.outlier_table(tiny_runs, classes=3)  # only top_k = 3 eigenvalues stored
+    equal = bb.equal_steps_table(tiny_runs)
+    assert len(equal) == 1  # the control has no partner of its own
+    e, sb = equal.iloc[0], tiny_runs.iloc[0]
+    control = tiny_runs[tiny_runs["small_batch"] == TINY["large_batch"]].iloc[0]
+    assert e["lambda control"] == control["lambda_small"] and e["lambda SB"] == sb["lambda_small"]
+    c = int(e["count"])
+    assert e["top-c lower"] == int(np.sum(sb["eig_small"][:c] < control["eig_small"][:c]))
+    assert bb.equal_steps_table(tiny_runs.iloc[:1]).empty  # no control, no row
+
+
+def test_section_table_and_directional_curvature(tiny_runs):
+    sections = bb.section_table(tiny_runs)
+    r = tiny_runs.iloc[0]
+    assert sections.loc[0, "share LB"] == pytest.approx(r["rayleigh_large"] / r["lambda_large"])
+    radii, xs = np.asarray(r["radii"]), np.asarray(r["xs_small_top"])
+    centre = xs[np.argmin(np.abs(radii))]
+    assert sections.loc[0, "growth top SB"] == pytest.approx(max(xs[0], xs[-1]) / centre)
+    # the gradient difference against the exact Hessian, and against the stored HVP value
+    model, (x, y, _, _) = _model_for(r)
+    u = r["theta_small"] - r["theta_large"]
+    before = get_vector(model).clone()
+    fd = bb.directional_curvature(model, x, y, r["theta_large"], 3 * u)  # any length of u
+    assert torch.equal(get_vector(model), before)  # parameters restored
+    set_vector(model, torch.tensor(r["theta_large"]))
+    H = exact_hessian(HessianOperator(model, cross_entropy, x, y))
+    u_hat = u / np.linalg.norm(u)
+    assert fd == pytest.approx(u_hat @ H @ u_hat, rel=1e-6)
+    check = bb.curvature_check(tiny_runs)
+    assert (check["rel. diff"] < 1e-6).all(), check
+    with pytest.raises(ValueError, match="non-zero"):
+        bb.directional_curvature(model, x, y, r["theta_large"], np.zeros_like(u))
+    with pytest.raises(ValueError, match="eps"):
+        bb.directional_curvature(model, x, y, r["theta_large"], u, eps=0.0)
+
+
+def test_eigenvalue_figure_shows_the_control(tiny_runs):
+    from flatlib.figures import batch_basins as fb
+
+    fig = fb.plot_eigenvalues(tiny_runs, 8)
+    assert len(fig.axes[0].lines) == 3  # Phase I end, Phase II end, control end
+    assert len(fb.plot_eigenvalues(tiny_runs.iloc[:1], 8).axes[0].lines) == 2

@@ -8,6 +8,7 @@ import torch
 
 import flatlib.nets.classifier as fc
 import flatlib.nets.data as fd
+import flatlib.nets.training as ftr
 from flatlib.curvature.hessian import set_vector
 from flatlib.nets.models import mlp
 
@@ -29,7 +30,7 @@ def test_gd_step_matches_autograd_update():
     with torch.no_grad():
         expected = torch.cat([(p - 0.3 * p.grad).reshape(-1) for p in ref.parameters()])
     np.testing.assert_allclose(run.snapshots[1], expected.numpy(), rtol=1e-12, atol=1e-14)
-    assert run.status == "finished" and run.steps_done == 1
+    assert run.status == "not converged" and run.steps_done == 1 and run.message == ""
     assert run.train_loss[0] == pytest.approx(loss.item())
 
 
@@ -55,7 +56,30 @@ def test_training_reduces_loss_and_snapshots_restore_the_model():
 def test_divergence_is_an_outcome():
     x, y = _toy()
     run = fc.train_classifier(mlp([5, 8, 3], seed=0), x * 50, y, lr=1e4, steps=50)
-    assert run.status == "diverged" and run.steps_done < 50
+    assert run.status == "diverged" and run.steps_done < 50 and "limit" in run.message
+
+
+def test_divergence_uses_the_shared_rule_before_the_update():
+    """A mini-batch loss above BLOWUP x the initial loss stops the run before its update."""
+    x, y = _toy()
+    model = mlp([5, 8, 3], seed=0)
+    run = fc.train_classifier(model, x, y, lr=1e4, steps=20, snapshot_steps=[0], record_every=20)
+    start = torch.as_tensor(run.snapshots[0])
+    # replay the run's updates by hand until the first loss above the limit
+    ref = mlp([5, 8, 3], seed=0)
+    initial, done = run.train_loss[0], 0
+    loss = torch.nn.functional.cross_entropy(ref(x), y)
+    while loss.item() <= ftr.BLOWUP * initial:
+        grads = torch.autograd.grad(loss, list(ref.parameters()))
+        with torch.no_grad():
+            for p, g in zip(ref.parameters(), grads, strict=True):
+                p.sub_(1e4 * g)
+        done += 1
+        loss = torch.nn.functional.cross_entropy(ref(x), y)
+    assert run.status == "diverged" and run.steps_done == done < 20
+    got = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    want = torch.cat([p.detach().reshape(-1) for p in ref.parameters()])
+    assert torch.equal(got, want) and not torch.equal(got, start)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from flatlib.curvature.hessian import HessianOperator, exact_hessian, set_vector
 from flatlib.experiments import edge_of_stability as eos
+from flatlib.nets.training import BLOWUP
 from flatlib.theory import linear
 
 
@@ -26,7 +27,7 @@ def regression(seed: int = 0, n: int = 12, d: int = 3):
 def test_tracked_sharpness_of_a_quadratic_is_exact():
     model, x, y, lam = regression()
     out = eos.gd_with_sharpness(model, eos.sum_squares_loss, x, y, eta=0.5 / lam, steps=30)
-    assert out["status"] in ("unsettled", "converged")
+    assert out["status"] in ("not converged", "converged")
     assert np.allclose(out["sharpness"], lam, rtol=1e-8)
     assert out["sharpness_steps"][0] == 0
     assert out["two_over_eta"] == pytest.approx(4 * lam)
@@ -40,6 +41,22 @@ def test_divergence_is_recorded_not_raised():
     assert out["status"] == "diverged"
     assert out["steps_run"] < 400
     assert np.isnan(out["losses"][-1])
+
+
+def test_divergence_uses_the_shared_rule():
+    """The loss of eq. (2) grows slowly just above 2 / lambda: the run stops at the first
+    loss above BLOWUP x the initial one, and an explicit blowup lets it go on."""
+    model, x, y, lam = regression(1)
+    out = eos.gd_with_sharpness(model, eos.sum_squares_loss, x, y, eta=2.05 / lam, steps=400,
+                                track_every=50)  # fmt: skip
+    losses, k = out["losses"], out["steps_run"]
+    assert out["status"] == "diverged" and 0 < k < 400
+    assert losses[k] > BLOWUP * losses[0] and np.all(losses[:k] <= BLOWUP * losses[0])
+    model, x, y, lam = regression(1)
+    later = eos.gd_with_sharpness(model, eos.sum_squares_loss, x, y, eta=2.05 / lam, steps=400,
+                                  track_every=50, blowup=1e6)  # fmt: skip
+    assert later["status"] == "diverged" and later["steps_run"] > k
+    np.testing.assert_array_equal(later["losses"][: k + 1], losses[: k + 1])
 
 
 def test_convergence_by_gradient_norm():
@@ -155,3 +172,30 @@ def test_grids_and_a_short_run(tmp_path, monkeypatch):
         out["final_loss"], rel=1e-10
     )
     assert 0.0 <= out["fraction_near"] <= 1.0
+
+
+def test_trajectory_table_brute_force():
+    import pandas as pd
+
+    lam = np.array([5.0, 2.0, 3.0, 11.0, 9.5, 10.5, 10.0, 8.0])
+    loss = np.array([4.0, 3.0, 3.5, 2.0, 2.5, 1.0, 1.2, 0.9, np.nan])
+    run = {
+        "eta": 0.2,
+        "two_over_eta": 10.0,
+        "status": "not converged",
+        "steps_run": 7,
+        "sharpness": lam,
+        "sharpness_steps": np.arange(8),
+        "losses": loss,
+    }
+    row = eos.trajectory_table(pd.DataFrame([run]), early=2).iloc[0]
+    assert row["initial sharpness"] == 5.0 and row["peak step"] == 3
+    assert row["peak / (2/eta)"] == pytest.approx(1.1)
+    assert row["early min"] == 2.0  # tracked steps 1 and 2
+    assert (row["late min"], row["late max"]) == (8.0, 10.5)  # the last four values
+    assert (row["late min loss"], row["late max loss"]) == (0.9, 2.5)  # losses 4..7
+    assert row["near steps"] == 4  # within 15 % of 10: 11, 9.5, 10.5 and 10
+    assert row["rising"] == pytest.approx(3 / 7)
+    assert row["loss rises"] == 3 and row["final / initial loss"] == pytest.approx(0.9 / 4.0)
+    with pytest.raises(TypeError, match="DataFrame"):
+        eos.trajectory_table([run])

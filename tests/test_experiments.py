@@ -171,6 +171,60 @@ def test_train_status_converged_diverged_not_converged():
         ft.train(net, data, optimizer="rmsprop")
 
 
+def test_divergence_rule_is_relative_to_the_initial_loss():
+    assert ft.STATUSES == ("converged", "not converged", "diverged") and ft.BLOWUP == 100
+    assert not ft.diverged(200.0, 2.0) and ft.diverged(200.1, 2.0)
+    assert ft.diverged(math.nan, 1.0) and ft.diverged(math.inf, 1.0)
+    assert ft.diverged(31.0, 3.0, blowup=10) and not ft.diverged(30.0, 3.0, blowup=10)
+    # a run that starts at zero loss is measured against LOSS_FLOOR
+    assert ft.diverged(1e-9, 0.0) and not ft.diverged(1e-10, 0.0)
+    assert ft.divergence(5.0, 1.0, 10.0, "loss") is None
+    stop = ft.divergence(50.0, 1.0, 10.0, "training loss at step 3")
+    assert stop.status == "diverged" and "step 3" in stop.message and "limit 10" in stop.message
+    with pytest.raises(ValueError, match="Stop.status"):
+        ft.Stop("not converged")
+
+
+def test_run_steps_checks_before_the_update_and_lets_the_hook_stop():
+    log = []
+
+    def run(losses, initial, stop_at=None, **kw):
+        log.clear()
+
+        def batch_loss(k):
+            log.append(("loss", k))
+            return torch.tensor(losses[k - 1])
+
+        def update(k, loss):
+            log.append(("update", k))
+
+        def after_step(k, value):
+            log.append(("after", k, value))
+            return ft.Stop("converged", "target") if k == stop_at else None
+
+        return ft.run_steps(batch_loss, update, len(losses), initial, after_step=after_step, **kw)
+
+    out = run([3.0, 2.0, 1.0], 3.0)
+    assert (out.status, out.steps, out.message) == ("not converged", 3, "")
+    assert log[:3] == [("loss", 1), ("update", 1), ("after", 1, 3.0)] and len(log) == 9
+    out = run([3.0, 2.0, 1.0], 3.0, stop_at=2)
+    assert (out.status, out.steps, out.message) == ("converged", 2, "target")
+    # the divergence rule fires before the update of the step whose loss blew up
+    out = run([3.0, 400.0, 1.0], 3.0)
+    assert out.status == "diverged" and out.steps == 1 and log[-1] == ("loss", 2)
+    assert "step 2" in out.message
+    assert run([3.0, 400.0], 3.0, blowup=1e3).status == "not converged"
+    # initial=None: the first loss is the initial loss (full-batch GD)
+    assert run([3.0, 299.0], None).status == "not converged"
+    assert run([3.0, 301.0], None).steps == 1
+    assert run([math.nan, 1.0], None).steps == 0
+    out = run([1.0], math.inf)
+    assert out.status == "diverged" and out.steps == 0 and log == []
+    assert run([], 1.0).status == "not converged"
+    with pytest.raises(TypeError, match="callable"):
+        ft.run_steps(None, print, 1, 1.0)
+
+
 def test_train_stops_at_the_target_loss():
     data = _regression()
     free = ft.train(mlp([6, 12, 6], init="he", seed=0), data, lr=0.2, batch_size=20, epochs=40)
@@ -405,6 +459,24 @@ def test_run_grid_ignores_corrupt_and_temporary_files(tmp_path):
     df = fs.run_grid("corrupt", GRID, fn, cache_dir=tmp_path, progress=False)
     assert fn.calls == 2 and list(df["y"]) == [0, 1, 4, 9, 16]
     assert json.loads((folder / f"{k0}.json").read_text())["status"] == "converged"
+
+
+def test_run_grid_renames_the_statuses_of_old_runs(tmp_path):
+    """Runs cached before the shared vocabulary said "finished" or "unsettled"."""
+    old = {0: "finished", 1: "unsettled", 2: "diverged", 3: "ok", 4: "converged"}
+
+    def old_run(config):
+        return {"y": config["x"], "status": old[config["x"]]}
+
+    fs.run_grid("old", GRID, old_run, cache_dir=tmp_path, progress=False)
+    key = fs.config_key(GRID[0])
+    assert json.loads((tmp_path / "old" / f"{key}.json").read_text())["status"] == "finished"
+    fn = Counter()
+    df = fs.run_grid("old", GRID, fn, cache_dir=tmp_path, progress=False)
+    assert fn.calls == 0  # loaded, not rerun
+    assert list(df["status"]) == ["not converged", "not converged", "diverged", "ok", "converged"]
+    assert fs.load_run("old", GRID[1], cache_dir=tmp_path)["status"] == "not converged"
+    assert set(fs.RENAMED_STATUSES.values()) <= set(ft.STATUSES)
 
 
 def test_config_key_is_stable_and_order_free():

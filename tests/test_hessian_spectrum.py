@@ -102,3 +102,71 @@ def test_bad_inputs(tiny_runs):
         hs.table1(tiny_runs.clusters)
     with pytest.raises(ValueError, match="no cluster runs"):
         hs_fig.plot_pca_hessian(tiny_runs, "sgd")
+
+
+def test_edge_table_matches_the_stored_spectra(tiny_runs):
+    table = hs.edge_table(tiny_runs)
+    assert len(table) == sum(len(r.snapshot_steps) for r in tiny_runs.clusters.itertuples())
+    for r in tiny_runs.clusters.itertuples():
+        for step, top in zip(r.snapshot_steps, r.top, strict=True):
+            row = table[(table["activation"] == r.activation) & (table["step"] == step)].iloc[0]
+            lam = np.sort(top[top > 0])[::-1]
+            assert {m: row[m] for m in ("gap", "ratio", "elbow")} == count_outliers(lam, lam.size)
+            ratios = lam[:-1] / lam[1:]
+            assert row["hessian k-1 ratio"] == pytest.approx(ratios[r.k - 2])
+            assert row["largest ratio"] == pytest.approx(ratios.max())
+            assert row["pca k-1 ratio"] == pytest.approx(r.pca[r.k - 2] / r.pca[r.k - 1])
+
+
+def test_count_offsets_tallies_count_minus_k():
+    table = pd.DataFrame(
+        {
+            "k": [2, 5, 10],
+            "gap": [1, 4, 9],
+            "ratio": [1, 5, 12],
+            "elbow": [2, 4, 9],
+            "paper gap": [3, 6, 2],
+            "paper ratio": [4, 7, 12],
+            "paper heur": [2.0, np.nan, 10.0],
+        }
+    )
+    out = hs.count_offsets(table)
+    assert out.loc[-1, "gap"] == 3 and out.loc[0, "ratio"] == 1 and out.loc[2, "ratio"] == 1
+    assert out.loc[2, "paper ratio"] == 3 and out.loc[-1, "elbow"] == 2
+    assert out["paper heur"].sum() == 2  # the N/A row is left out
+    assert out.loc[-8, "paper gap"] == 1 and out.loc[1, "paper gap"] == 2
+    assert (out.sum()[["gap", "ratio", "elbow", "paper gap", "paper ratio"]] == 3).all()
+    with pytest.raises(TypeError, match="table1"):
+        hs.count_offsets(table.drop(columns="k"))
+
+
+def test_right_edge_and_profiles_brute_force(tiny_runs):
+    right = hs.right_edge_table(tiny_runs, levels=(1e-2, 1e-4))
+    profile = hs.edge_profile(tiny_runs, 5)
+    assert list(right.index) == list(profile.columns) == [2, 3]
+    for r in tiny_runs.widths.itertuples():
+        lam = np.sort(np.asarray(r.spectrum_end))
+        row = right.loc[r.width]
+        assert row["above 0.01"] == np.sum(lam > 1e-2) and row["above 0.0001"] == np.sum(lam > 1e-4)
+        counts = count_outliers(lam, 30)
+        assert (row["gap"], row["ratio"], row["elbow"]) == tuple(counts.values())
+        assert row["edge"] == lam[::-1][counts["gap"]] and row["lambda_1"] == lam[-1]
+        assert row["bulk"] == np.sum(np.abs(lam) < 1e-3 * lam[-1])
+        np.testing.assert_array_equal(profile[r.width], lam[::-1][:5])
+    fractions = np.array([1e-6, 0.05, 0.5, 2.0])
+    curves = hs.left_edge_curves(tiny_runs, fractions)
+    for r in tiny_runs.widths.itertuples():
+        neg = np.sort(np.asarray(r.spectrum_end))
+        neg = neg[neg < 0]
+        col = curves[r.width].to_numpy()
+        assert np.isnan(col[0]) and np.isnan(col[-1])  # outside the negative eigenvalues
+        if neg.size:
+            x = np.arange(1, neg.size + 1) / r.n_params
+            expected = np.interp(fractions, x, neg / neg[0], left=np.nan, right=np.nan)
+            np.testing.assert_allclose(col, expected)
+            by_index = hs.left_edge_curves(tiny_runs, [1.0], by="index")[r.width].iloc[0]
+            assert by_index == 1.0  # the most negative eigenvalue over itself
+    with pytest.raises(ValueError, match="by"):
+        hs.left_edge_curves(tiny_runs, [0.1], by="rank")
+    with pytest.raises(ValueError, match="points"):
+        hs.left_edge_curves(tiny_runs, [0.0])

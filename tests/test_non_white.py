@@ -193,3 +193,31 @@ def test_figures_draw():
     ]
     rows = [dict(c, **nw_experiment.run_instance(c)) for c in configs]
     assert isinstance(fig_nw.plot_gap_distribution(pd.DataFrame(rows)), Figure)
+
+
+def test_run_instance_measures_the_flattest_minimum():
+    out = nw_experiment.run_instance({"d_x": 2, "d_y": 3, "m": 3, "condition": 10.0, "seed": 1})
+    assert 0 <= out["second_ratio"] < 1 - 1e-6  # a simple top eigenvalue
+    assert out["term_spread"] < 1e-6  # the m terms of (21) are equal: Lemma 4 is tight
+    assert all(c["version"] == 2 for c in nw_experiment.conjecture_grid(full=False))
+
+
+def test_slider_table_against_the_frames():
+    from flatlib.figures import non_white as fig_nw
+
+    frames = nw_experiment.slider_data(conditions=(1, 10), depths=(1, 2), seed=0)
+    table = nw_experiment.slider_table(frames)
+    assert len(table) == 4 and (table["gap"].abs() < 1e-9).all()
+    angles = table[["angle sigma-whitened", "best c from sigma", "best c from whitened"]]
+    assert ((angles >= 0) & (angles <= 90)).all().all()
+    row = table[(table["condition"] == 10) & (table["m"] == 1)].iloc[0]
+    assert row["best c from sigma"] < 1e-3  # m = 1: the top eigenvector of Sigma_x
+    frame = frames[(10, 2)]
+    expected = min(h[-1] for h in frame.histories) / frame.white_value
+    assert table[(table["condition"] == 10) & (table["m"] == 2)].iloc[0][
+        "flattest / white"
+    ] == pytest.approx(expected)
+    slider = fig_nw.conjecture_slider(conditions=(1, 10), depths=(1, 2), data=frames)
+    assert slider.stops["m"] == [1, 2]
+    with pytest.raises(ValueError, match="no frame"):
+        fig_nw.conjecture_slider(conditions=(1, 10, 100), depths=(1, 2), data=frames)

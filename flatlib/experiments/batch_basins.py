@@ -50,16 +50,23 @@ __all__ = [
     "batch_switch_config",
     "batch_switch_grid",
     "check_runs",
+    "curvature_check",
+    "directional_curvature",
+    "equal_steps_table",
     "load_data",
     "loss_jump",
+    "outlier_table",
     "phase1_config",
     "rayleigh_quotient",
     "run_batch_switch",
     "run_experiment",
     "run_large_batch",
     "segment_alphas",
+    "section_table",
     "segment_profile",
+    "segment_table",
     "summary_table",
+    "switch_table",
 ]
 
 PHASE1_GRID = "batch_switch_phase1"
@@ -97,7 +104,9 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
     :func:`flatlib.nets.data.load_mnist` finds it, else the 5,000 offline digits split 4,500 /
     500), a 784-128-128-10 network, 10,000 steps with batch 1,000 then 10,000 with batch 32,
     float32. The paper's Phase I and II take 25,000 steps each on CIFAR-10; its large batch
-    size was lost in the text we have. Any key can be overridden.
+    size was lost in the text we have. Both modes keep the 20 largest Hessian eigenvalues
+    of each end point (``top_k``): twice the ten classes, so that the edge after the
+    outliers is inside the window. Any key can be overridden.
     """
     from flatlib.config import resolve_mode
 
@@ -123,7 +132,7 @@ def batch_switch_config(mode: str | None = None, **overrides: Any) -> dict[str, 
         "steps_small": 10_000 if full else 2000,
         "record_every": 100 if full else 20,
         "seed": 0,
-        "top_k": 10,
+        "top_k": 20,
         "eig_tol": 1e-3 if full else 1e-5,
         "extend": 1.0,
         "n_alphas": 20,
@@ -411,7 +420,7 @@ def run_large_batch(config: Mapping[str, Any]) -> dict[str, Any]:
         "val_acc": run.val_accuracy,
         "theta": run.snapshots[-1],
     }
-    if run.status == "finished":
+    if run.status != "diverged":
         eig = _top(model, data[0], data[1], cfg)
         out["eigenvalues"] = np.asarray(eig.eigenvalues, dtype=np.float64)
         out["top_vector"] = np.asarray(eig.eigenvectors[0], dtype=np.float64)
@@ -450,7 +459,7 @@ def run_batch_switch(config: Mapping[str, Any]) -> dict[str, Any]:
     p1 = first.iloc[0].to_dict()
     if p1["status"] == "error":
         raise RuntimeError(f"phase 1 failed: {p1['error']}")
-    if p1["status"] != "finished":
+    if p1["status"] == "diverged":
         return {"status": f"phase 1 {p1['status']}"}
     data = load_data(cfg)
     x, y, xv, yv = data
@@ -458,7 +467,7 @@ def run_batch_switch(config: Mapping[str, Any]) -> dict[str, Any]:
     set_vector(model, torch.tensor(p1["theta"]))  # a copy: params become views
     n1, n2 = int(cfg["steps_large"]), int(cfg["steps_small"])
     run = _train(model, data, int(cfg["small_batch"]), n2, int(cfg["seed"]) + 1, cfg)
-    out: dict[str, Any] = {"status": run.status if run.status != "finished" else "ok"}
+    out: dict[str, Any] = {"status": run.status if run.status == "diverged" else "ok"}
     steps = np.concatenate([p1["steps"], n1 + run.record_steps[1:]])
     curves = {
         "train_loss": (p1["train_loss"], run.train_loss),
@@ -470,7 +479,7 @@ def run_batch_switch(config: Mapping[str, Any]) -> dict[str, Any]:
     for name, (a, b) in curves.items():
         out[name] = np.concatenate([a, b[1:]])
     out["theta_switch"] = run.snapshots[0]
-    if run.status != "finished":
+    if run.status == "diverged":
         return out
     window = max(int(cfg["record_every"]), n2 // 10)
     out["jump"] = loss_jump(steps, out["train_loss"], n1, window)
@@ -583,3 +592,262 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return table.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def _control_of(runs: pd.DataFrame, seed: int) -> pd.Series | None:
+    """The control run (small batch equal to the large one) of ``seed``, if ``runs`` has it."""
+    hit = runs[(runs["seed"] == seed) & (runs["small_batch"] == runs["large_batch"])]
+    return None if hit.empty else hit.iloc[0]
+
+
+def switch_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """What happens at the switch (Sagun et al., Fig. 9), one row per run.
+
+    Within the first tenth of Phase II (the window of ``jump``): ``jump`` (peak training loss
+    over the loss at the switch), ``val jump`` (the same for the validation loss) and ``acc
+    drop`` (training accuracy at the switch minus its lowest value in the window). Then
+    ``end / switch loss``, the training loss at the end of Phase II over the loss at the
+    switch (below 1: the loss came down below where Phase I left it).
+    """
+    runs = check_runs(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        steps = np.asarray(r["steps"])
+        n1, n2 = int(r["steps_large"]), int(r["steps_small"])
+        window = max(int(r["record_every"]), n2 // 10)
+        at = int(np.flatnonzero(steps == n1)[0])
+        after = (steps > n1) & (steps <= n1 + window)
+        acc = np.asarray(r["train_acc"])
+        rows.append(
+            {
+                "seed": int(r["seed"]),
+                "small batch": int(r["small_batch"]),
+                "jump": float(r["jump"]),
+                "val jump": float(r["val_jump"]),
+                "acc drop": float(acc[at] - acc[after].min()),
+                "end / switch loss": float(r["loss_small"] / r["loss_large"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def outlier_table(runs: pd.DataFrame, classes: int = 10) -> pd.DataFrame:
+    """Outlier counts at both end points of every run (Sagun et al., Sec. 3.3).
+
+    One row per run and end point (``end``: ``"Phase I"`` for the end of the large-batch
+    phase, ``"Phase II"`` for the end of the run): ``steps`` trained, ``batch`` of the last
+    phase, the three counts of :func:`flatlib.curvature.outliers.count_outliers` on all
+    ``top_k`` stored eigenvalues, ``lambda_1``, ``edge ratio``, ``lambda_{C-1} / lambda_C``
+    for ``C = classes`` (how far the last of ``C - 1`` outliers stands above the next
+    eigenvalue; needs ``top_k > classes``) and ``outlier spread``, ``lambda_1 /
+    lambda_{C-1}`` (how far apart those ``C - 1`` are).
+    """
+    from flatlib.curvature.outliers import count_outliers, top_positive
+
+    runs = check_runs(runs)
+    classes = as_int(classes, "classes", minimum=2)
+    rows = []
+    for _, r in runs.iterrows():
+        n1, n2 = int(r["steps_large"]), int(r["steps_small"])
+        ends = (
+            ("Phase I", n1, int(r["large_batch"]), r["eig_large"]),
+            ("Phase II", n1 + n2, int(r["small_batch"]), r["eig_small"]),
+        )
+        for end, steps, batch, eig in ends:
+            lam = top_positive(eig, len(eig))
+            if lam.size <= classes:
+                raise ValueError(f"need more than classes={classes} positive eigenvalues")
+            counts = count_outliers(lam, lam.size)
+            rows.append(
+                {
+                    "seed": int(r["seed"]),
+                    "small batch": int(r["small_batch"]),
+                    "end": end,
+                    "steps": steps,
+                    "batch": batch,
+                    **counts,
+                    "lambda_1": float(lam[0]),
+                    "edge ratio": float(lam[classes - 2] / lam[classes - 1]),
+                    "outlier spread": float(lam[0] / lam[classes - 2]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def equal_steps_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Small against large batch after the same number of steps, one row per two-phase run.
+
+    The end of Phase I is not a fair partner for the end of Phase II: it trained for fewer
+    steps. The control run of the same seed (the large batch kept through Phase II, same
+    step count) is. Columns: ``lambda SB`` and ``lambda control`` (top eigenvalues),
+    ``SB / control`` (their ratio), ``top-c lower`` (the number of the top ``c``
+    eigenvalues that are lower at the small-batch end, ``c`` = ``count``, the ratio rule's
+    count at the control end), and the validation accuracies and training losses of both.
+    Runs without a control of the same seed, and the controls themselves, are left out.
+    """
+    from flatlib.curvature.outliers import count_ratio
+
+    runs = check_runs(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        ctrl = _control_of(runs, int(r["seed"]))
+        if ctrl is None or int(r["small_batch"]) == int(r["large_batch"]):
+            continue
+        eig_s, eig_c = np.asarray(r["eig_small"]), np.asarray(ctrl["eig_small"])
+        c = count_ratio(eig_c, eig_c.size)
+        rows.append(
+            {
+                "seed": int(r["seed"]),
+                "small batch": int(r["small_batch"]),
+                "lambda SB": float(eig_s[0]),
+                "lambda control": float(eig_c[0]),
+                "SB / control": float(eig_s[0] / eig_c[0]),
+                "count": c,
+                "top-c lower": int(np.sum(eig_s[:c] < eig_c[:c])),
+                "val acc SB": float(r["val_acc_small"]),
+                "val acc control": float(ctrl["val_acc_small"]),
+                "train loss SB": float(r["loss_small"]),
+                "train loss control": float(ctrl["loss_small"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def segment_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The shape of the loss on the line through the end points (Fig. 10), one row per run.
+
+    ``largest rise``: the largest increase of the training loss between neighbouring samples
+    of the segment ``0 <= alpha <= 1`` (not positive: it falls all the way from the LB end
+    to the SB end); ``val spread``: (max - min) / min of the validation loss on the segment;
+    ``beyond LB``: training loss at the most negative ``alpha`` over the loss at ``alpha =
+    0``; ``beyond SB``: at the largest ``alpha`` over the loss at ``alpha = 1``; ``dip beyond
+    SB``: the lowest loss beyond ``alpha = 1`` over the loss at ``alpha = 1`` (below 1: the
+    loss keeps falling past the SB end); ``train SB / LB`` and ``val SB / LB``, the training
+    and validation losses at the SB end over those at the LB end; and the training and
+    validation accuracies at both ends.
+    """
+    runs = check_runs(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        a = np.asarray(r["alphas"])
+        tl, vl = np.asarray(r["seg_train_loss"]), np.asarray(r["seg_val_loss"])
+        ta, va = np.asarray(r["seg_train_acc"]), np.asarray(r["seg_val_acc"])
+        inside = (a >= 0) & (a <= 1)
+        i0, i1 = int(np.flatnonzero(a == 0)[0]), int(np.flatnonzero(a == 1)[0])
+        past = a > 1
+        rows.append(
+            {
+                "seed": int(r["seed"]),
+                "small batch": int(r["small_batch"]),
+                "largest rise": float(np.diff(tl[inside]).max()),
+                "val spread": float(np.ptp(vl[inside]) / vl[inside].min()),
+                "beyond LB": float(tl[0] / tl[i0]),
+                "beyond SB": float(tl[-1] / tl[i1]),
+                "dip beyond SB": float(tl[past].min() / tl[i1]) if past.any() else np.nan,
+                "train SB / LB": float(tl[i1] / tl[i0]),
+                "val SB / LB": float(vl[i1] / vl[i0]),
+                "train acc LB": float(ta[i0]),
+                "train acc SB": float(ta[i1]),
+                "val acc LB": float(va[i0]),
+                "val acc SB": float(va[i1]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def directional_curvature(
+    model: nn.Module, x: torch.Tensor, labels: torch.Tensor, theta: Any, direction: Any,
+    eps: float = 1e-6,
+) -> float:  # fmt: skip
+    """``u^T H(theta) u / u^T u`` from gradients alone: a central difference along ``u``.
+
+    ``(grad L(theta + eps u_hat) - grad L(theta - eps u_hat)) . u_hat / (2 eps)`` with
+    ``u_hat = u / |u|``, the training cross-entropy ``L`` and plain first-order autograd:
+    no Hessian-vector product, so it checks :func:`rayleigh_quotient` independently (error
+    of order ``eps^2``). A ReLU network's loss has kinks where a unit switches on or off;
+    the step must be small enough not to cross one, else the difference sees the jump of
+    the gradient (at ``eps = 1e-4`` most of the book's runs cross one, at ``1e-6`` none;
+    in float64 the rounding error is still far below the curvature at ``1e-7``). The
+    model's parameters are restored afterwards.
+    """
+    from flatlib.curvature.hessian import get_vector, set_vector, trainable_parameters
+    from flatlib.nets.classifier import cross_entropy
+
+    eps = as_float(eps, "eps", positive=True)
+    original = get_vector(model)
+    t = torch.as_tensor(np.asarray(theta), dtype=original.dtype, device=original.device)
+    u = torch.as_tensor(np.asarray(direction), dtype=original.dtype, device=original.device)
+    if t.shape != original.shape or u.shape != original.shape:
+        raise ValueError("theta and direction must have the model's number of parameters")
+    if not float(u.norm()) > 0:
+        raise ValueError("direction must be non-zero")
+    u = u / u.norm()
+    params = trainable_parameters(model)
+    grads = []
+    try:
+        for sign in (1.0, -1.0):
+            set_vector(model, t + sign * eps * u)
+            loss = cross_entropy(model(x), labels)
+            g = torch.autograd.grad(loss, params)
+            grads.append(torch.cat([gi.reshape(-1) for gi in g]))
+    finally:
+        set_vector(model, original)
+    return float((grads[0] - grads[1]) @ u / (2 * eps))
+
+
+def curvature_check(runs: pd.DataFrame, eps: float = 1e-6) -> pd.DataFrame:
+    """The segment curvature ``u^T H u`` of every run, by HVP and by gradients alone.
+
+    One row per run: ``u^T H u LB``/``SB`` (stored, :func:`rayleigh_quotient`: one
+    Hessian-vector product) beside ``fd LB``/``SB`` (:func:`directional_curvature`, a
+    central difference of first-order gradients with step ``eps``) at the two end points,
+    along the unit segment direction, and ``rel. diff``, the largest relative difference.
+    """
+    runs = check_runs(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        x, y, _, _ = load_data(r)
+        model = _model(r, x.shape[1])
+        theta_l, theta_s = np.asarray(r["theta_large"]), np.asarray(r["theta_small"])
+        u = theta_s - theta_l
+        fd = {end: directional_curvature(model, x, y, theta, u, eps)
+              for end, theta in (("LB", theta_l), ("SB", theta_s))}  # fmt: skip
+        stored = {"LB": float(r["rayleigh_large"]), "SB": float(r["rayleigh_small"])}
+        rows.append(
+            {
+                "seed": int(r["seed"]),
+                "small batch": int(r["small_batch"]),
+                "u^T H u LB": stored["LB"],
+                "fd LB": fd["LB"],
+                "u^T H u SB": stored["SB"],
+                "fd SB": fd["SB"],
+                "rel. diff": max(abs(fd[e] / stored[e] - 1) for e in ("LB", "SB")),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def section_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The cross sections through both end points (Chapter 3's check), one row per run.
+
+    ``growth top LB``/``SB``: the larger of the training losses at ``r = +-radius`` along the
+    end's top eigenvector over the loss at the end point; ``growth seg LB``/``SB``: the same
+    along the unit segment direction; ``share LB``/``SB``: ``u^T H u / lambda_max``, the
+    fraction of the sharpness that the segment direction sees.
+    """
+    runs = check_runs(runs)
+    rows = []
+    for _, r in runs.iterrows():
+        radii = np.asarray(r["radii"])
+        row: dict[str, Any] = {"seed": int(r["seed"]), "small batch": int(r["small_batch"])}
+        for end, tag in (("LB", "large"), ("SB", "small")):
+            top, seg = np.asarray(r[f"xs_{tag}_top"]), np.asarray(r[f"xs_{tag}_seg"])
+            centre = top[int(np.argmin(np.abs(radii)))]
+            row[f"growth top {end}"] = float(max(top[0], top[-1]) / centre)
+            row[f"growth seg {end}"] = float(max(seg[0], seg[-1]) / centre)
+            row[f"share {end}"] = float(r[f"rayleigh_{tag}"] / r[f"lambda_{tag}"])
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -16,11 +16,13 @@ This module runs full-batch GD on any torch model and fixed dataset, computing t
 sharpness every ``track_every`` steps with Lanczos
 (:func:`flatlib.curvature.hessian.eigenpairs`)
 warm-started from the previous top eigenvector, which makes each measurement a handful of
-Hessian-vector products. :func:`run_eos` is the :func:`flatlib.experiments.sweep.run_grid` run
-function
-of the book's two settings: a deep linear network on white data (eq. 1-2) and a ReLU
-denoiser of noisy digits (Sec. 6). :func:`relu_orbit_table` measures the sharpness of a trained
-ReLU network along its rescaling orbit (Dinh et al., 2017).
+Hessian-vector products. The GD loop is flatlib's one training loop
+(:func:`flatlib.nets.training.run_steps`), so runs end ``"converged"``, ``"not converged"``
+or ``"diverged"`` by the same rules as every other trainer. :func:`run_eos` is the
+:func:`flatlib.experiments.sweep.run_grid` run function of the book's two settings: a deep
+linear network on white data (eq. 1-2) and a ReLU denoiser of noisy digits (Sec. 6).
+:func:`relu_orbit_table` measures the sharpness of a trained ReLU network along its rescaling
+orbit (Dinh et al., 2017).
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ from flatlib.curvature.hessian import (
     top_eigenpairs,
     trainable_parameters,
 )
+from flatlib.nets.training import BLOWUP, Stop, run_steps
 from flatlib.theory import rescaling
 
 __all__ = [
-    "DIVERGENCE_FACTOR",
-    "STATUSES",
+    "CATAPULT_BLOWUP",
     "LINEAR_ETAS",
     "THEOREM1_FACTORS",
     "eos_grid",
@@ -61,13 +63,8 @@ __all__ = [
     "run_chapter",
     "run_eos",
     "sum_squares_loss",
+    "trajectory_table",
 ]
-
-STATUSES: tuple[str, ...] = ("converged", "unsettled", "diverged")
-"""Outcomes of :func:`gd_with_sharpness`, see its docstring."""
-
-DIVERGENCE_FACTOR = 1e6
-"""A run counts as diverged once its loss exceeds this many times its initial loss."""
 
 
 def sum_squares_loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -123,6 +120,7 @@ def gd_with_sharpness(
     converged_loss: float = 0.0,
     grad_tol: float = 1e-8,
     seed: int = 0,
+    blowup: float = BLOWUP,
 ) -> dict[str, Any]:
     """Full-batch GD ``w <- w - eta grad l(w)`` with the sharpness tracked along the way.
 
@@ -149,6 +147,9 @@ def gd_with_sharpness(
         or the gradient norm is at most ``grad_tol``: GD has come to rest.
     seed:
         Seed of the first Lanczos start vector.
+    blowup:
+        Divergence factor of :func:`flatlib.nets.training.diverged` (default
+        :data:`flatlib.nets.training.BLOWUP`).
 
     Returns
     -------
@@ -156,11 +157,12 @@ def gd_with_sharpness(
         ``losses`` (``steps + 1`` floats; NaN after an early stop), ``sharpness_steps`` and
         ``sharpness`` (the tracked steps and their ``lambda_max``), ``two_over_eta``,
         ``final_loss``, ``min_loss``, ``final_sharpness``, ``steps_run``, ``final_params`` (the
-        flat parameter vector where the run stopped) and ``status``: ``"diverged"`` if
-        the loss or parameters became non-finite or the loss grew beyond
-        :data:`DIVERGENCE_FACTOR` times its initial value (recorded, never raised),
-        ``"converged"`` if it stopped early as above, else ``"unsettled"`` (still moving
-        after ``steps`` steps).
+        flat parameter vector where the run stopped) and ``status``, one of
+        :data:`flatlib.nets.training.STATUSES`: ``"diverged"`` if the parameters became
+        non-finite or the loss did (NaN/inf or above ``blowup`` times its initial value;
+        recorded, never raised), ``"converged"`` if it stopped early as above, else
+        ``"not converged"`` (still moving after ``steps`` steps; older cached runs say
+        ``"unsettled"``).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -173,6 +175,7 @@ def gd_with_sharpness(
     converged_loss = as_float(converged_loss, "converged_loss")
     grad_tol = as_float(grad_tol, "grad_tol")
     seed = as_int(seed, "seed", minimum=0)
+    blowup = as_float(blowup, "blowup", positive=True)
     params = trainable_parameters(model)
     x = torch.as_tensor(inputs).to(dtype=params[0].dtype, device=params[0].device)
     y = torch.as_tensor(targets).to(dtype=params[0].dtype, device=params[0].device)
@@ -183,33 +186,41 @@ def gd_with_sharpness(
     tracked: list[int] = []
     sharp: list[float] = []
     v0 = None
-    status = "unsettled"
+    at_rest = False
     last = 0
-    for step in range(steps + 1):
+
+    # Iteration k of the loop core is GD step j = k - 1 at w_j; the last one (j = steps)
+    # only measures the end point, and a step that finds GD at rest does not move.
+    def batch_loss(k: int) -> torch.Tensor:
+        nonlocal last
+        last = k - 1
         loss = loss_fn(model(x), y)
-        value = float(loss.detach())
-        losses[step] = value
-        last = step
-        if not math.isfinite(value) or value > DIVERGENCE_FACTOR * max(losses[0], 1e-300):
-            status = "diverged"
-            break
+        losses[last] = float(loss.detach())
+        return loss
+
+    def update(k: int, loss: torch.Tensor) -> None:
+        nonlocal v0, at_rest
         grads = torch.autograd.grad(loss, params)
         norm = math.sqrt(sum(float((g * g).sum()) for g in grads))
-        if value <= converged_loss or norm <= grad_tol:
-            status = "converged"
-        done = step == steps or status == "converged"
-        if step % track_every == 0 or done:
-            tracked.append(step)
+        at_rest = losses[last] <= converged_loss or norm <= grad_tol
+        done = last == steps or at_rest
+        if last % track_every == 0 or done:
+            tracked.append(last)
             value_max, v0 = _sharpness(model, loss_fn, x, y, tol, v0, seed)
             sharp.append(value_max)
-        if done:
-            break
-        with torch.no_grad():
-            for p, g in zip(params, grads, strict=True):
-                p.sub_(eta * g)
+        if not done:
+            with torch.no_grad():
+                for p, g in zip(params, grads, strict=True):
+                    p.sub_(eta * g)
+
+    def after_step(k: int, value: float) -> Stop | None:
+        if at_rest:
+            return Stop("converged")
         if not all(bool(torch.isfinite(p).all()) for p in params):
-            status = "diverged"
-            break
+            return Stop("diverged", f"parameters not finite after step {last + 1}")
+        return None
+
+    outcome = run_steps(batch_loss, update, steps + 1, None, blowup=blowup, after_step=after_step)
     finite = losses[np.isfinite(losses)]
     return {
         "losses": losses,
@@ -221,7 +232,7 @@ def gd_with_sharpness(
         "final_sharpness": float(sharp[-1]) if sharp else float("nan"),
         "steps_run": int(last),
         "final_params": get_vector(model).cpu().numpy(),
-        "status": status,
+        "status": outcome.status,
     }
 
 
@@ -360,10 +371,17 @@ def run_eos(config: Mapping[str, Any]) -> dict[str, Any]:
         track_every=as_int(config["track_every"], "track_every", minimum=1),
         tol=as_float(config["tol"], "tol", positive=True),
         converged_loss=as_float(config.get("converged_loss", 0.0), "converged_loss"),
+        blowup=CATAPULT_BLOWUP,
     )
     out["fraction_near"] = fraction_near_threshold(out["sharpness"], config["eta"])
     return out
 
+
+CATAPULT_BLOWUP = 1e6
+"""Divergence threshold of the chapter's runs (:func:`flatlib.nets.training.diverged`, times the
+initial loss). Full-batch GD at the edge of stability can catapult: the full-mode ReLU run at
+``eta = 0.01`` jumps to 291 times its initial loss at step 2 and falls back below it by
+step 60, so the default ``BLOWUP = 100`` would stop a run that recovers."""
 
 LINEAR_ETAS: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2)
 """Step sizes of the deep linear EoS runs for ``m = 4`` (multiplied by ``4 / m`` otherwise);
@@ -462,4 +480,60 @@ def relu_orbit_table(
             change = float((scaled(x) - reference).abs().max())
         res = top_eigenpairs(scaled, loss_fn, x, targets, tol=1e-6)
         rows.append({"a": float(a), "max |f_a - f|": change, "sharpness": res.sharpness})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------ the runs, measured
+
+
+def trajectory_table(table: pd.DataFrame, early: int = 100, rel: float = 0.15) -> pd.DataFrame:
+    """The numbers behind the chapter's description of each run of :func:`run_chapter`.
+
+    One row per run (``eta``, ``2/eta``, ``status``, ``steps run``), from its tracked
+    sharpness ``lambda_t`` and its loss curve:
+
+    * ``initial sharpness``; ``peak / (2/eta)`` and ``peak step`` (the largest tracked
+      ``lambda_t``, relative to ``2 / eta``, and where it occurred);
+    * ``early min`` (the smallest ``lambda_t`` at tracked steps ``1..early``: where the
+      first steps threw the iterate);
+    * ``late min``/``late max`` of ``lambda_t`` and ``late min loss``/``late max loss`` over
+      the late half of the run (the window of :func:`fraction_near_threshold`);
+    * ``near steps`` (tracked steps with ``|lambda_t - 2/eta| <= rel * 2/eta``), ``rising``
+      (fraction of tracked intervals over which ``lambda_t`` grew), ``loss rises`` (steps
+      at which the loss went up) and ``final / initial loss``.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"table must be the DataFrame of run_chapter, got {type(table).__name__}")
+    early = as_int(early, "early", minimum=1)
+    rel = as_float(rel, "rel", positive=True)
+    rows = []
+    for _, r in table.iterrows():
+        lam = np.asarray(r["sharpness"], dtype=np.float64)
+        steps = np.asarray(r["sharpness_steps"])
+        loss = np.asarray(r["losses"], dtype=np.float64)[: int(r["steps_run"]) + 1]
+        two = float(r["two_over_eta"])
+        late = lam[lam.size - max(1, int(round(0.5 * lam.size))) :]
+        late_loss = loss[loss.size // 2 :]
+        first = (steps >= 1) & (steps <= early)
+        rows.append(
+            {
+                "eta": float(r["eta"]),
+                "2/eta": two,
+                "status": r["status"],
+                "steps run": int(r["steps_run"]),
+                "initial sharpness": float(lam[0]),
+                "peak / (2/eta)": float(np.nanmax(lam) / two),
+                "peak step": int(steps[int(np.nanargmax(lam))]),
+                "early min": float(np.nanmin(lam[first])) if first.any() else np.nan,
+                "late min": float(np.nanmin(late)),
+                "late max": float(np.nanmax(late)),
+                "late min loss": float(np.nanmin(late_loss)),
+                "late max loss": float(np.nanmax(late_loss)),
+                "near steps": int(np.sum(np.abs(lam - two) <= rel * two)),
+                "tracked": int(lam.size),
+                "rising": float(np.mean(np.diff(lam) > 0)) if lam.size > 1 else np.nan,
+                "loss rises": int(np.sum(np.diff(loss) > 0)),
+                "final / initial loss": float(loss[-1] / loss[0]),
+            }
+        )
     return pd.DataFrame(rows)

@@ -37,7 +37,7 @@ from flatlib.curvature.hessian import (
     set_vector,
     spectrum,
 )
-from flatlib.curvature.outliers import count_outliers
+from flatlib.curvature.outliers import METHODS, count_outliers, top_positive
 from flatlib.experiments.sweep import run_grid
 from flatlib.nets.classifier import cross_entropy, train_classifier
 from flatlib.nets.clusters import make_clusters, pca_spectrum
@@ -50,13 +50,19 @@ __all__ = [
     "PAPER_PARAMS",
     "PAPER_TABLE1",
     "QUICK_CLUSTER_SETTINGS",
+    "RIGHT_EDGE_LEVELS",
     "SLIDER_KS",
     "ChapterRuns",
     "check_param_counts",
     "check_runs",
     "cluster_grid",
+    "count_offsets",
+    "edge_profile",
+    "edge_table",
     "ggn_rank",
     "ggn_table",
+    "left_edge_curves",
+    "right_edge_table",
     "run_chapter",
     "run_cluster",
     "run_width",
@@ -338,7 +344,7 @@ def run_chapter(mode: str | None = None, progress: bool = True) -> ChapterRuns:
     widths = run_grid(f"bulk_outliers_widths_{value}", width_grid(value), run_width,
                       progress=progress)  # fmt: skip
     for name, frame in (("clusters", clusters), ("widths", widths)):
-        bad = frame[frame["status"] != "finished"]
+        bad = frame[frame["status"] != "not converged"]  # all steps taken, not diverged
         if len(bad):
             raise RuntimeError(f"{name} runs did not finish: {bad[['status', 'error']]}")
     return ChapterRuns(clusters, widths)
@@ -452,3 +458,133 @@ def width_table(runs: ChapterRuns) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("width")
+
+
+# -------------------------------------------------------------- measurements of the edges
+
+
+def edge_table(runs: ChapterRuns) -> pd.DataFrame:
+    """How cleanly the outliers stand apart, for every cluster run and every kept step.
+
+    One row per run and snapshot: ``algorithm``, ``activation``, ``k``, ``step``, the three
+    counts of :func:`flatlib.curvature.outliers.count_outliers` on the stored ``2k + 10``
+    eigenvalues, ``hessian k-1 ratio`` (``lambda_{k-1} / lambda_k``: how far the last of
+    ``k - 1`` outliers stands above the next eigenvalue), ``largest ratio`` (the largest
+    ``lambda_i / lambda_{i+1}`` in the window: the sharpest edge anywhere) and ``pca k-1
+    ratio`` (the same ratio ``v_{k-1} / v_k`` of the data's principal-component variances).
+    Ratios use the positive eigenvalues only (:func:`flatlib.curvature.outliers.top_positive`).
+    """
+    check_runs(runs)
+    rows = []
+    for r in runs.clusters.sort_values(["algorithm", "activation", "k"]).itertuples():
+        k = int(r.k)
+        pca = np.asarray(r.pca)
+        for step, top in zip(np.asarray(r.snapshot_steps), np.asarray(r.top), strict=True):
+            lam = top_positive(top, _window(k))
+            ratios = lam[:-1] / lam[1:]
+            rows.append(
+                {
+                    "algorithm": r.algorithm,
+                    "activation": r.activation,
+                    "k": k,
+                    "step": int(step),
+                    **count_outliers(lam, _window(k)),
+                    "hessian k-1 ratio": float(ratios[k - 2]) if 2 <= k <= lam.size else np.nan,
+                    "largest ratio": float(ratios.max()),
+                    "pca k-1 ratio": float(pca[k - 2] / pca[k - 1]) if k >= 2 else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def count_offsets(table: pd.DataFrame) -> pd.DataFrame:
+    """How far each counting rule lands from ``k`` over the rows of :func:`table1`.
+
+    Rows: the offsets ``count - k`` that occur; columns: our rules (``gap``, ``ratio``,
+    ``elbow``) and the paper's (``paper gap``, ``paper ratio``, ``paper heur``); entries: the
+    number of runs with that offset (rows where the paper reports N/A are left out).
+    """
+    if not isinstance(table, pd.DataFrame) or "k" not in table.columns:
+        raise TypeError("table must be the DataFrame of table1")
+    columns = [*METHODS, *(f"paper {p}" for p in ("gap", "ratio", "heur"))]
+    counts = {c: (table[c] - table["k"]).dropna().astype(int).value_counts() for c in columns}
+    out = pd.DataFrame(counts).fillna(0).astype(int).sort_index()
+    out.index.name = "count - k"
+    return out
+
+
+RIGHT_EDGE_LEVELS: tuple[float, ...] = (1e-2, 1e-3)
+"""Absolute eigenvalue levels at which :func:`right_edge_table` counts the large eigenvalues."""
+
+
+def right_edge_table(
+    runs: ChapterRuns, levels: tuple[float, ...] = RIGHT_EDGE_LEVELS, classes: int = 10
+) -> pd.DataFrame:
+    """The right edge of the final spectrum for each width (Sec. 3.2, Fig. 4), measured.
+
+    Per width: ``N``; ``lambda_1``; the three outlier counts of
+    :func:`flatlib.curvature.outliers.count_outliers` on the ``2 classes + 10`` largest
+    eigenvalues (the window of the cluster runs); ``edge``, the largest eigenvalue after the
+    gap count (where the bulk begins by the gap rule); ``above <level>``, how many
+    eigenvalues exceed each absolute ``level``; and ``bulk``, how many have
+    ``|lambda| < 1e-3 lambda_max`` (the count behind :func:`width_table`'s share).
+    """
+    check_runs(runs)
+    rows = []
+    for r in runs.widths.sort_values("width").itertuples():
+        lam = np.sort(np.asarray(r.spectrum_end))
+        counts = count_outliers(lam, _window(classes))
+        top = lam[::-1]
+        rows.append(
+            {
+                "width": r.width,
+                "N": int(r.n_params),
+                "lambda_1": float(top[0]),
+                **counts,
+                "edge": float(top[counts["gap"]]),
+                **{f"above {level:g}": int(np.sum(lam > level)) for level in levels},
+                "bulk": int(np.sum(np.abs(lam) < 1e-3 * top[0])),
+            }
+        )
+    return pd.DataFrame(rows).set_index("width")
+
+
+def edge_profile(runs: ChapterRuns, count: int = 40) -> pd.DataFrame:
+    """The ``count`` largest final eigenvalues of each width: rows ``i = 1..count``
+    (descending), one column per width (the curves of Fig. 4)."""
+    check_runs(runs)
+    cols = {
+        r.width: np.sort(np.asarray(r.spectrum_end))[::-1][:count]
+        for r in runs.widths.sort_values("width").itertuples()
+    }
+    out = pd.DataFrame(cols, index=pd.RangeIndex(1, count + 1, name="i"))
+    out.columns.name = "width"
+    return out
+
+
+def left_edge_curves(runs: ChapterRuns, points: Any, by: str = "fraction") -> pd.DataFrame:
+    """The negative eigenvalues of each width divided by ``lambda_min`` (Figs. 5-6).
+
+    The ``i``-th most negative eigenvalue over ``lambda_min`` is interpolated at ``points``,
+    which are fractions ``i / N`` (``by="fraction"``, the axis of Fig. 6) or plain indices
+    ``i`` (``by="index"``, the axis of Fig. 5). Rows: the points; one column per width;
+    ``NaN`` outside a width's negative eigenvalues.
+    """
+    check_runs(runs)
+    if by not in ("fraction", "index"):
+        raise ValueError(f"by must be 'fraction' or 'index', got {by!r}")
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 1 or pts.size == 0 or not np.all(pts > 0):
+        raise ValueError("points must be a non-empty 1-D array of positive numbers")
+    cols = {}
+    for r in runs.widths.sort_values("width").itertuples():
+        lam = np.sort(np.asarray(r.spectrum_end))
+        neg = lam[lam < 0]
+        if neg.size == 0:
+            cols[r.width] = np.full(pts.size, np.nan)
+            continue
+        x = np.arange(1, neg.size + 1) / (int(r.n_params) if by == "fraction" else 1)
+        cols[r.width] = np.interp(pts, x, neg / neg[0], left=np.nan, right=np.nan)
+    out = pd.DataFrame(cols, index=pd.Index(pts, name="i / N" if by == "fraction" else "i"))
+    out.columns.name = "width"
+    return out

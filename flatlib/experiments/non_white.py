@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from flatlib import config
 from flatlib.experiments.sweep import run_grid
@@ -26,6 +27,7 @@ __all__ = [
     "conjecture_table",
     "run_instance",
     "slider_data",
+    "slider_table",
 ]
 
 
@@ -34,14 +36,23 @@ def run_instance(config: dict[str, Any]) -> dict[str, Any]:
 
     ``config`` holds ``d_x``, ``d_y``, ``m``, ``condition``, ``seed`` and optionally
     ``n_starts`` (default 3); the instance is :func:`flatlib.theory.non_white.random_instance`.
-    Returns the scalars of
-    :class:`flatlib.theory.non_white.ConjectureGap`.
+    Returns the scalars of :class:`flatlib.theory.non_white.ConjectureGap` and two properties
+    of the flattest minimum found: ``second_ratio``, ``lambda_2 / lambda_1`` of
+    ``2 Phi^T Phi`` there (below 1: a simple top eigenvalue), and ``term_spread``, the
+    spread ``(max - min) / mean`` of the ``m`` terms of eq. (21) at that minimum and the best
+    ``B`` (:func:`flatlib.theory.non_white.layer_terms`; 0 when Lemma 4 is tight).
     """
     sigma, t = random_instance(config["d_x"], config["d_y"], config["condition"], config["seed"])
     res = conjecture_gap(
         t, config["m"], sigma, n_starts=config.get("n_starts", 3), seed=config["seed"]
     )
+    root = linear.sqrt_covariance(sigma, t.shape[1])
+    root = np.eye(t.shape[1]) if root is None else root
+    evals = np.linalg.eigvalsh(linear.phi_gram(*linear.layer_blocks(res.weights, root)))
+    terms = non_white.layer_terms(res.weights, res.B, sigma)
     return {
+        "second_ratio": float(evals[-2] / evals[-1]),
+        "term_spread": float(np.ptp(terms) / terms.mean()),
         "min_sharpness": res.min_sharpness,
         "max_nu": res.max_nu,
         "rank_one_nu": res.rank_one_nu,
@@ -60,7 +71,8 @@ def conjecture_grid(full: bool | None = None) -> list[dict[str, Any]]:
 
     Quick mode: ``d <= 3``, ``m`` in 2-4, ``condition`` in ``{1, 10, 1e2, 1e4}``, two seeds
     (96 instances). Full mode (default: :func:`flatlib.config.is_full`): ``d <= 4``, ``m`` in
-    2-6, ``condition`` up to ``1e6``, five seeds and five starts.
+    2-6, ``condition`` up to ``1e6``, five seeds and five starts. ``version`` 2 rows also
+    hold ``second_ratio`` and ``term_spread`` (:func:`run_instance`).
     """
     full = config.is_full() if full is None else bool(full)
     if full:
@@ -70,7 +82,15 @@ def conjecture_grid(full: bool | None = None) -> list[dict[str, Any]]:
         shapes = [(2, 2), (3, 3), (2, 3), (3, 2)]
         depths, conditions, seeds, n_starts = (2, 3, 4), (1, 10, 1e2, 1e4), 2, 3
     return [
-        {"d_x": dx, "d_y": dy, "m": m, "condition": float(k), "seed": s, "n_starts": n_starts}
+        {
+            "d_x": dx,
+            "d_y": dy,
+            "m": m,
+            "condition": float(k),
+            "seed": s,
+            "n_starts": n_starts,
+            "version": 2,
+        }
         for (dx, dy), m, k, s in itertools.product(shapes, depths, conditions, range(seeds))
     ]
 
@@ -167,3 +187,35 @@ def slider_data(
                 theta_best=_angle(best_c[np.argmax(np.linalg.norm(best_c, axis=1))], center),
             )
     return out
+
+
+def slider_table(frames: dict[tuple[float, int], FrameData]) -> pd.DataFrame:
+    """The numbers behind the slider's frames (:func:`slider_data`), one row per frame.
+
+    ``condition``, ``m``; ``gap`` (the flattest final ``lambda_max`` over the starts, divided
+    by ``max nu``, minus 1); ``flattest / white`` (that ``lambda_max`` over Theorem 1's white
+    value eq. 17 for the same ``T``); ``angle sigma-whitened`` (degrees between the top
+    eigenvector of ``Sigma_x`` and the top right singular vector of ``T Sigma^(1/2)``, as
+    lines, in ``[0, 90]``); ``best c from sigma`` and ``best c from whitened`` (degrees from
+    the best ``c`` to each of them).
+    """
+
+    def between(a: float, b: float) -> float:
+        d = abs(a - b) % np.pi
+        return float(np.degrees(min(d, np.pi - d)))
+
+    rows = []
+    for (k, m), f in sorted(frames.items()):
+        flattest = min(float(h[-1]) for h in f.histories)
+        rows.append(
+            {
+                "condition": float(k),
+                "m": int(m),
+                "gap": float(flattest / f.max_nu - 1),
+                "flattest / white": float(flattest / f.white_value),
+                "angle sigma-whitened": between(f.theta_sigma, f.theta_whitened),
+                "best c from sigma": between(f.theta_best, f.theta_sigma),
+                "best c from whitened": between(f.theta_best, f.theta_whitened),
+            }
+        )
+    return pd.DataFrame(rows)

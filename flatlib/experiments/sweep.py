@@ -28,6 +28,11 @@ other values must be JSON-serialisable scalars/strings/lists. A ``"status"`` ent
 the run's status (default ``"ok"``). If ``run_fn`` raises an ``Exception``, the run is
 recorded with status ``"error"`` and the message (not retried on the next call unless
 ``retry_errors=True``); ``KeyboardInterrupt`` stops the grid, keeping finished runs.
+
+Training runs report one of :data:`flatlib.nets.training.STATUSES`. Runs stored before that
+vocabulary said ``"finished"`` (classifiers) or ``"unsettled"`` (edge of stability) for
+what is now ``"not converged"``; loading a stored run renames those labels
+(:data:`RENAMED_STATUSES`), so old caches keep loading without being rerun.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ __all__ = [
     "SECTION_POINTS",
     "QUICK_DEPTHS",
     "QUICK_LRS",
+    "RENAMED_STATUSES",
     "config_key",
     "denoising_config",
     "flat_vs_sharp_grid",
@@ -103,6 +109,9 @@ QUICK_SHARPNESS_SAMPLES = 5000
 chapter 10 compares the two on one run."""
 SECTION_POINTS = 21
 """Radii of the top-eigenvector cross-section that ``section_radius > 0`` records."""
+RENAMED_STATUSES: dict[str, str] = {"finished": "not converged", "unsettled": "not converged"}
+"""Old run statuses and their names in :data:`flatlib.nets.training.STATUSES`, applied to
+every stored run when it is loaded (runs cached before the trainers shared one vocabulary)."""
 
 
 # --------------------------------------------------------------------------- the store
@@ -237,12 +246,14 @@ def _store(
 
 
 def _load(folder: Path, key: str) -> dict[str, Any] | None:
-    """The finished run ``key`` (its record, arrays loaded) or ``None`` if absent/corrupt."""
+    """The finished run ``key`` (its record, arrays loaded, old statuses renamed by
+    :data:`RENAMED_STATUSES`) or ``None`` if absent/corrupt."""
     path = folder / f"{key}.json"
     try:
         record = json.loads(path.read_text())
         if not isinstance(record, dict) or record.get("key") != key or "status" not in record:
             return None
+        record["status"] = RENAMED_STATUSES.get(record["status"], record["status"])
         arrays: dict[str, np.ndarray] = {}
         if record.get("arrays"):
             with np.load(folder / f"{key}.npz", allow_pickle=False) as npz:

@@ -7,7 +7,7 @@ batch), their numbers from :func:`flatlib.experiments.batch_basins.summary_table
 * :func:`plot_two_phase` - Fig. 9: training and validation loss and accuracy across both
   phases.
 * :func:`plot_eigenvalues` - Fig. 8 / Sec. 3.3: the top Hessian eigenvalues of the two end
-  points.
+  points and of the control run's end.
 * :func:`plot_segment` - Fig. 10: loss and accuracy along the line through the end points,
   with the extensions beyond them.
 * :func:`plot_directions` - the link to Chapter 3: the loss along each end's sharpest
@@ -100,13 +100,16 @@ def _segment(ax: Axes, row: pd.Series) -> None:
     ax.legend(fontsize=7, loc="upper center")
 
 
-def _eigen(ax: Axes, row: pd.Series) -> None:
+def _eigen(ax: Axes, row: pd.Series, control: pd.Series | None = None) -> None:
     k = np.arange(1, len(row["eig_large"]) + 1)
     ax.plot(k, row["eig_large"], "o-", color=LARGE_COLOR, label="LB end (Phase I)")
     ax.plot(k, row["eig_small"], "s-", color=SMALL_COLOR, label="SB end (Phase II)")
+    if control is not None:
+        ax.plot(k, control["eig_small"], "^--", color="0.4", ms=4,
+                label=f"batch {int(control['small_batch'])} throughout, same steps")  # fmt: skip
     ax.set_xlabel("rank $i$")
     ax.set_ylabel(r"$\lambda_i(\mathbf{H})$")
-    ax.set_xticks(k)
+    ax.set_xticks(k[:: max(1, len(k) // 10)])
     ax.set_ylim(bottom=0)
     ax.set_title("top Hessian eigenvalues")
     ax.legend(fontsize=7)
@@ -150,7 +153,9 @@ def plot_two_phase(runs: pd.DataFrame, seed: int = 0, small_batch: int = 32) -> 
 def plot_eigenvalues(runs: pd.DataFrame, small_batch: int = 32) -> Figure:
     """Sec. 3.3 / Fig. 8 of Sagun et al.: the top Hessian eigenvalues of both end points.
 
-    One panel per seed; the large-batch end point should have the larger outliers.
+    One panel per seed: the end of Phase I (large batch), the end of Phase II (small batch)
+    and, if ``runs`` has it, the end of the control run of the same seed, which keeps the
+    large batch for as many steps as Phase II took (the fair partner of the Phase II end).
     """
     runs = bb.check_runs(runs)
     rows = runs[runs["small_batch"] == as_int(small_batch, "small_batch", minimum=1)]
@@ -159,7 +164,7 @@ def plot_eigenvalues(runs: pd.DataFrame, small_batch: int = 32) -> Figure:
     fig, axes = subplots(1, len(rows), figsize=(3.4 * len(rows), 3.2), layout="constrained",
                          sharey=True, squeeze=False)  # fmt: skip
     for ax, (_, row) in zip(axes[0], rows.iterrows(), strict=True):
-        _eigen(ax, row)
+        _eigen(ax, row, _control(runs, row))
         ax.set_title(f"seed {int(row['seed'])}, batch {int(row['large_batch'])} vs "
                      f"{int(row['small_batch'])}")  # fmt: skip
     return fig
@@ -212,7 +217,7 @@ def batch_slider(runs: pd.DataFrame) -> SliderFigure:
         fig, axes = subplots(2, 2, figsize=(10, 7), layout="constrained")
         _curves(axes[0, 0], None, row, _control(runs, row))
         _segment(axes[0, 1], row)
-        _eigen(axes[1, 0], row)
+        _eigen(axes[1, 0], row, _control(runs, row))
         _directions(axes[1, 1], row)
         return fig
 

@@ -154,10 +154,19 @@ def conjecture_slider(
     conditions: Sequence[float] = (1, 3, 10, 100, 1000),
     depths: Sequence[int] = (1, 2, 3, 4, 8),
     seed: int = 11,
+    data: dict[tuple[float, int], nw_experiment.FrameData] | None = None,
 ) -> SliderFigure:
     """Sliders over the condition number of ``Sigma_x`` and the depth ``m`` for
-    :func:`plot_conjecture` (data from :func:`flatlib.experiments.non_white.slider_data`)."""
-    data = nw_experiment.slider_data(conditions, depths, seed=seed)
+    :func:`plot_conjecture`.
+
+    ``data`` are the frames of :func:`flatlib.experiments.non_white.slider_data` for
+    ``conditions`` and ``depths``; computed here (with ``seed``) when not given.
+    """
+    if data is None:
+        data = nw_experiment.slider_data(conditions, depths, seed=seed)
+    missing = [(k, m) for k in conditions for m in depths if (k, m) not in data]
+    if missing:
+        raise ValueError(f"data has no frame for (condition, m) in {missing}")
 
     def draw(condition: float, m: int) -> Figure:
         return plot_conjecture(data[(condition, m)], condition, m)

@@ -17,14 +17,19 @@ dropped), so the mean of the stochastic gradient is the full gradient.
 
 Outcome
 -------
-A run is ``"finished"`` when it takes all its steps, and ``"diverged"`` as soon as a
-recorded training loss, or a mini-batch loss, is NaN/inf or exceeds ``blowup`` times the
-initial training loss; training then stops. Divergence is never raised as an error.
+:func:`train_classifier` runs on flatlib's one training loop
+(:func:`flatlib.nets.training.run_steps`) and ends in one of its
+:data:`~flatlib.nets.training.STATUSES`. It has no stopping rule of its own, so a run that
+takes all its steps ends ``"not converged"`` (it used its step budget; the cached runs of
+older versions called this ``"finished"``), and a run is ``"diverged"`` as soon as a
+mini-batch loss (before its update) or a recorded training loss is NaN/inf or exceeds
+``blowup`` times the initial training loss (:func:`flatlib.nets.training.diverged`,
+default :data:`flatlib.nets.training.BLOWUP`); training then stops. Divergence is never
+raised as an error.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,11 +41,9 @@ from torch import nn
 
 from flatlib._validation import as_float, as_int
 from flatlib.curvature.hessian import get_vector, trainable_parameters
+from flatlib.nets.training import BLOWUP, Stop, divergence, run_steps
 
-__all__ = ["BLOWUP", "ClassifierRun", "accuracy", "cross_entropy", "train_classifier"]
-
-BLOWUP = 1e3
-"""A loss above ``BLOWUP`` times the initial training loss counts as divergence."""
+__all__ = ["ClassifierRun", "accuracy", "cross_entropy", "train_classifier"]
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -65,8 +68,10 @@ class ClassifierRun:
     ``train_loss[i]``, ``train_accuracy[i]`` (and ``val_loss[i]``, ``val_accuracy[i]`` when a
     validation set was given, else empty arrays) are measured on the whole set after
     ``record_steps[i]`` updates (step 0 is the initial point). ``snapshots[j]`` is the flat
-    parameter vector after ``snapshot_steps[j]`` updates (float64 NumPy). ``steps_done`` is
-    the number of updates taken (fewer than asked when the run diverged).
+    parameter vector after ``snapshot_steps[j]`` updates (float64 NumPy). ``status`` is
+    ``"not converged"`` (all steps taken) or ``"diverged"`` (see the module docstring),
+    ``steps_done`` the number of updates taken (fewer than asked when the run diverged) and
+    ``message`` says where it diverged.
     """
 
     record_steps: np.ndarray
@@ -78,6 +83,7 @@ class ClassifierRun:
     snapshots: np.ndarray
     status: str
     steps_done: int
+    message: str = ""
 
 
 def _batches(n: int, batch_size: int, steps: int, seed: int) -> list[torch.Tensor | None]:
@@ -144,7 +150,8 @@ def train_classifier(
     x_val, labels_val:
         Optional validation set, recorded alongside the training loss.
     blowup:
-        Divergence threshold relative to the initial training loss.
+        Divergence threshold relative to the initial training loss (the rule of
+        :func:`flatlib.nets.training.diverged`).
     """
     x_train, labels_train = _check_inputs(x_train, labels_train, "train")
     if (x_val is None) != (labels_val is None):
@@ -187,26 +194,26 @@ def train_classifier(
 
     initial = record(0)
     keep(0)
-    limit = blowup * max(initial, 1e-12)
-    status, done = "finished", 0
-    for step, idx in enumerate(_batches(n, batch, steps, seed), start=1):
+    batches = _batches(n, batch, steps, seed)
+
+    def batch_loss(step: int) -> torch.Tensor:
+        idx = batches[step - 1]
         xb, yb = (x_train, labels_train) if idx is None else (x_train[idx], labels_train[idx])
-        loss = cross_entropy(model(xb), yb)
-        value = float(loss.detach())
-        if not math.isfinite(value) or value > limit:
-            status = "diverged"
-            break
+        return cross_entropy(model(xb), yb)
+
+    def update(step: int, loss: torch.Tensor) -> None:
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):
                 p.sub_(lr * g)
-        done = step
+
+    def after_step(step: int, value: float) -> Stop | None:
         keep(step)
         if step % every == 0 or step == steps:
-            current = record(step)
-            if not math.isfinite(current) or current > limit:
-                status = "diverged"
-                break
+            return divergence(record(step), initial, blowup, f"training loss at step {step}")
+        return None
+
+    outcome = run_steps(batch_loss, update, steps, initial, blowup=blowup, after_step=after_step)
 
     def arr(values: list[float]) -> np.ndarray:
         return np.asarray(values, dtype=np.float64)
@@ -220,6 +227,7 @@ def train_classifier(
         val_accuracy=arr(rec["va"]),
         snapshot_steps=np.asarray(snap_steps, dtype=np.int64),
         snapshots=np.stack(snaps) if snaps else np.empty((0, n_params)),
-        status=status,
-        steps_done=done,
+        status=outcome.status,
+        steps_done=outcome.steps,
+        message=outcome.message,
     )

@@ -21,24 +21,35 @@ sizes, e.g. ``eta = 1/2`` in App. IX.2 with ``lambda_max = 1.76``, fit this conv
 
 Outcome of a run
 ----------------
-:func:`train` never raises on numerical trouble; it classifies the run. With a
-``target_loss`` (the rule of the book's Sec. 6 experiments, as the paper counts a run as
-non-converged when its final training loss stays above a threshold):
+Every training loop of flatlib (:func:`train` for these denoisers,
+:func:`flatlib.nets.classifier.train_classifier`,
+:func:`flatlib.experiments.edge_of_stability.gd_with_sharpness`) runs on one core,
+:func:`run_steps`, never raises on numerical trouble, and ends in one of :data:`STATUSES`:
 
 ``"diverged"``
-    some minibatch loss, or a full training loss, is NaN/inf or exceeds ``blowup``
-    (default 100) times the initial full training loss. Training stops at once.
+    a loss was NaN/inf or above ``blowup`` times the initial loss (:func:`diverged`;
+    default :data:`BLOWUP` = 100). The rule is applied to every step's loss *before* its
+    update, and to every full training loss the trainer measures; training stops at once.
 ``"converged"``
-    the full training loss (on the stored noisy draw), checked every ``check_every`` steps,
-    reached ``target_loss`` within the epoch cap ``epochs``. Training stops at that check,
-    so runs stopped by the same target end at matched training losses (App. IX.2).
+    the run met its stopping rule: a loss target or a gradient tolerance, checked along the
+    way (training then stops), or, for :func:`train` without a target, the settle rule below.
 ``"not converged"``
-    the epoch cap was reached first.
+    it used its whole step budget without meeting a rule (a fixed-length run that does not
+    diverge ends so).
 
+For :func:`train` the stopping rule is the book's Sec. 6 protocol when a ``target_loss`` is
+given (the paper counts a run as non-converged when its final training loss stays above a
+threshold): the full training loss (on the stored noisy draw), checked every ``check_every``
+steps, reaches ``target_loss`` within the epoch cap ``epochs``. Training stops at that
+check, so runs stopped by the same target end at matched training losses (App. IX.2).
 Without a target, ``"converged"`` means instead that the mean minibatch loss of the last
 logging window is within ``rtol`` (default 10%) of the best window mean *and* the final
 full training loss is below the trivial predictor's loss (the MSE of outputting the mean
 clean training image whatever the input).
+
+Runs cached before this vocabulary existed said ``"finished"`` (classifiers) or
+``"unsettled"`` (edge of stability) where it now says ``"not converged"``;
+:func:`flatlib.experiments.sweep.run_grid` maps those labels when it loads a stored run.
 
 Noise
 -----
@@ -66,21 +77,31 @@ from flatlib._validation import as_float, as_int
 
 __all__ = [
     "BLOWUP",
+    "LOSS_FLOOR",
     "RTOL",
     "STATUSES",
     "GainsResult",
+    "LoopOutcome",
+    "Stop",
     "TrainResult",
     "dataset_loss",
+    "diverged",
+    "divergence",
     "intermediate_gains",
     "layer_blocks",
+    "run_steps",
     "sharpness",
     "train",
     "trivial_loss",
 ]
 
-STATUSES: tuple[str, ...] = ("converged", "diverged", "not converged")
+STATUSES: tuple[str, ...] = ("converged", "not converged", "diverged")
+"""The outcomes of every training run (see "Outcome of a run" in the module docstring)."""
 BLOWUP = 100.0
-"""A loss above ``BLOWUP`` times the initial training loss counts as divergence."""
+"""Default of the divergence rule: a loss above ``BLOWUP`` times the initial loss diverged."""
+LOSS_FLOOR = 1e-12
+"""An initial loss below this is replaced by it in the divergence rule (a run that starts at
+zero loss would otherwise diverge on any positive loss)."""
 RTOL = 0.1
 """Converged runs end within ``RTOL`` (relative) of their best logged training loss."""
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
@@ -187,6 +208,124 @@ def trivial_loss(y: torch.Tensor) -> float:
     """MSE of the best input-independent predictor: the mean target (per-pixel variance)."""
     y = y.reshape(y.shape[0], -1).double()
     return float(((y - y.mean(0, keepdim=True)) ** 2).mean())
+
+
+# ------------------------------------------------------------------------- the loop core
+
+
+def diverged(value: float, initial: float, blowup: float = BLOWUP) -> bool:
+    """The one divergence rule: ``value`` is NaN/inf or above ``blowup * max(initial, tiny)``.
+
+    ``initial`` is the run's initial loss and ``tiny`` is :data:`LOSS_FLOOR`. Every trainer
+    applies it to each step's loss before the update (:func:`run_steps`) and to the full
+    training losses it measures along the way.
+    """
+    return not math.isfinite(value) or value > blowup * max(initial, LOSS_FLOOR)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """An ``after_step`` hook's request to end a :func:`run_steps` run early.
+
+    ``status`` is ``"converged"`` (the caller's stopping rule was met) or ``"diverged"``;
+    ``message`` says why (it becomes the run's message).
+    """
+
+    status: str
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status not in ("converged", "diverged"):
+            raise ValueError(f"Stop.status must be 'converged' or 'diverged', got {self.status!r}")
+
+
+def divergence(value: float, initial: float, blowup: float, what: str) -> Stop | None:
+    """``Stop("diverged", ...)`` if :func:`diverged` holds for ``value``, else ``None``.
+
+    ``what`` names the loss in the message, e.g. ``"training loss at step 40"``.
+    """
+    if not diverged(value, initial, blowup):
+        return None
+    limit = blowup * max(initial, LOSS_FLOOR)
+    return Stop("diverged", f"{what} = {value:.3g} (limit {limit:.3g})")
+
+
+@dataclass(frozen=True)
+class LoopOutcome:
+    """How :func:`run_steps` ended: a status of :data:`STATUSES`, the number of iterations
+    completed (each one's update applied) and a message (empty when nothing stopped the
+    run)."""
+
+    status: str
+    steps: int
+    message: str = ""
+
+
+def run_steps(
+    batch_loss: Callable[[int], torch.Tensor],
+    update: Callable[[int, torch.Tensor], object],
+    steps: int,
+    initial: float | None,
+    *,
+    blowup: float = BLOWUP,
+    after_step: Callable[[int, float], Stop | None] | None = None,
+) -> LoopOutcome:
+    """The training loop of every flatlib trainer: loss, divergence rule, update, hook.
+
+    For ``k = 1, ..., steps``:
+
+    1. ``loss = batch_loss(k)``: the loss the ``k``-th update descends (a minibatch loss for
+       SGD, the full loss for GD), a scalar tensor with its autograd graph. The caller draws
+       the batch (and any noise) here, so its random draws keep their order.
+    2. The divergence rule :func:`diverged` on ``value = float(loss)``: if it holds, the run
+       ends ``"diverged"`` *before* the ``k``-th update, after ``k - 1`` iterations.
+    3. ``update(k, loss)``: the caller's own update (``loss.backward()`` and an optimiser
+       step, or ``torch.autograd.grad`` and an in-place step); its return value is ignored.
+    4. ``after_step(k, value)``, if given: the caller's bookkeeping and checks (logging,
+       checkpoints, a full-loss measurement, a loss target or gradient tolerance). It returns
+       ``None`` to go on or a :class:`Stop` that ends the run ``"converged"`` or
+       ``"diverged"`` after ``k`` iterations (use :func:`divergence` for the full losses it
+       measures, so they obey the same rule).
+
+    A run that completes all ``steps`` iterations ends ``"not converged"``: it used its whole
+    budget without meeting a stopping rule (a caller may still apply a final rule of its own,
+    as :func:`train` does without a target).
+
+    Parameters
+    ----------
+    batch_loss, update, after_step:
+        The caller's step, as above.
+    steps:
+        The step budget (``>= 0``).
+    initial:
+        The initial loss of the divergence rule; ``None`` takes the loss of step 1 (full-batch
+        GD, whose first loss is the loss at the start). A non-finite initial loss ends the run
+        ``"diverged"`` before any step.
+    blowup:
+        The divergence factor of :func:`diverged` (default :data:`BLOWUP`).
+    """
+    if not callable(batch_loss) or not callable(update):
+        raise TypeError("batch_loss and update must be callable")
+    if after_step is not None and not callable(after_step):
+        raise TypeError(f"after_step must be callable, got {type(after_step).__name__}")
+    steps = as_int(steps, "steps", minimum=0)
+    blowup = as_float(blowup, "blowup", positive=True)
+    if initial is not None and not math.isfinite(initial):
+        return LoopOutcome("diverged", 0, f"initial loss {initial} is not finite")
+    for k in range(1, steps + 1):
+        loss = batch_loss(k)
+        value = float(loss.detach())
+        if initial is None:
+            initial = value
+        stop = divergence(value, initial, blowup, f"loss of step {k}")
+        if stop is not None:
+            return LoopOutcome("diverged", k - 1, stop.message)
+        update(k, loss)
+        if after_step is not None:
+            stop = after_step(k, value)
+            if stop is not None:
+                return LoopOutcome(stop.status, k, stop.message)
+    return LoopOutcome("not converged", steps, "")
 
 
 # ------------------------------------------------------------------------------ training
@@ -324,91 +463,82 @@ def train(
     model.train()
     initial = dataset_loss(model, xt, yt)
     trivial = trivial_loss(yt)
-    limit = blowup * initial if math.isfinite(initial) else math.inf
     curve: list[float] = []
     curve_steps: list[int] = []
-    window_sum, window_len, step = 0.0, 0, 0
-    since_check = 0.0
+    window_sum, window_len, since_check = 0.0, 0, 0.0
     checks: list[tuple[int, float]] = []
-    diverged = not math.isfinite(initial)
-    reached = False
-    message = "initial loss is not finite" if diverged else ""
+    order = torch.empty(0, dtype=torch.long)
 
-    for _epoch in range(epochs):
-        if diverged or reached:
-            break
-        order = torch.randperm(n, generator=gen).to(dev)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            targets = yt[idx]
-            if noise == "fresh":
-                draw = torch.randn(targets.shape, generator=gen, dtype=torch.float64)
-                inputs = targets + noise_std * draw.to(dev, dtype)
-            else:
-                inputs = xt[idx]
-            opt.zero_grad(set_to_none=True)
-            batch_loss = loss_fn(model(inputs), targets)
-            value = float(batch_loss.detach())
-            if not math.isfinite(value) or value > limit:
-                diverged = True
-                message = f"minibatch loss {value:.3g} at step {step} (limit {limit:.3g})"
-                break
-            batch_loss.backward()
-            opt.step()
-            step += 1
-            if checkpoint is not None and step % checkpoint_every == 0:
-                checkpoint(model, step)
-            window_sum += value
-            window_len += 1
-            since_check += value
-            if window_len == log_every:
-                curve.append(window_sum / window_len)
-                curve_steps.append(step)
-                window_sum, window_len = 0.0, 0
-            if target_loss is not None and step % check_every == 0:
-                recent, since_check = since_check / check_every, 0.0
-                if check_margin > 0 and recent > (1 + check_margin) * target_loss:
-                    continue
-                current = dataset_loss(model, xt, yt)
-                checks.append((step, current))
-                if not math.isfinite(current) or current > limit:
-                    diverged = True
-                    message = f"training loss {current:.3g} at step {step} (limit {limit:.3g})"
-                    break
-                if current <= target_loss:
-                    reached = True
-                    break
-    if window_len and not diverged:
+    def batch_loss(k: int) -> torch.Tensor:
+        # every epoch visits the data in a fresh order; fresh noise is drawn per minibatch
+        nonlocal order
+        i = (k - 1) % steps_per_epoch
+        if i == 0:
+            order = torch.randperm(n, generator=gen).to(dev)
+        idx = order[i * batch_size : (i + 1) * batch_size]
+        targets = yt[idx]
+        if noise == "fresh":
+            draw = torch.randn(targets.shape, generator=gen, dtype=torch.float64)
+            inputs = targets + noise_std * draw.to(dev, dtype)
+        else:
+            inputs = xt[idx]
+        opt.zero_grad(set_to_none=True)
+        return loss_fn(model(inputs), targets)
+
+    def update(k: int, batch: torch.Tensor) -> None:
+        batch.backward()
+        opt.step()
+
+    def after_step(k: int, value: float) -> Stop | None:
+        nonlocal window_sum, window_len, since_check
+        if checkpoint is not None and k % checkpoint_every == 0:
+            checkpoint(model, k)
+        window_sum += value
+        window_len += 1
+        since_check += value
+        if window_len == log_every:
+            curve.append(window_sum / window_len)
+            curve_steps.append(k)
+            window_sum, window_len = 0.0, 0
+        if target_loss is None or k % check_every != 0:
+            return None
+        recent, since_check = since_check / check_every, 0.0
+        if check_margin > 0 and recent > (1 + check_margin) * target_loss:
+            return None
+        current = dataset_loss(model, xt, yt)
+        checks.append((k, current))
+        stop = divergence(current, initial, blowup, f"training loss at step {k}")
+        return Stop("converged") if stop is None and current <= target_loss else stop
+
+    outcome = run_steps(
+        batch_loss, update, epochs * steps_per_epoch, initial, blowup=blowup, after_step=after_step
+    )
+    status, step, message = outcome.status, outcome.steps, outcome.message
+    if window_len and status != "diverged":
         curve.append(window_sum / window_len)
         curve_steps.append(step)
 
     model.eval()
     final_train = final_val = math.nan
-    if not diverged:
+    if status != "diverged":
         final_train = dataset_loss(model, xt, yt)
-        if not math.isfinite(final_train) or final_train > limit:
-            diverged = True
-            message = f"final training loss {final_train:.3g} (limit {limit:.3g})"
-            final_train = math.nan
+        stop = divergence(final_train, initial, blowup, "final training loss")
+        if stop is not None:
+            status, message, final_train = "diverged", stop.message, math.nan
         elif xv is not None:
             final_val = dataset_loss(model, xv, yv)
-    if diverged:
-        status = "diverged"
-    elif target_loss is not None:
-        status = "converged" if reached else "not converged"
-        if not reached:
-            message = (
-                f"training loss {final_train:.4g} > target {target_loss:.4g} after "
-                f"{step} steps ({epochs} epochs)"
-            )
-    else:
+    if status == "not converged" and target_loss is not None:
+        message = (
+            f"training loss {final_train:.4g} > target {target_loss:.4g} after "
+            f"{step} steps ({epochs} epochs)"
+        )
+    elif status == "not converged":  # no target: the settle rule of the module docstring
         best, last = min(curve), curve[-1]
         settled = last <= (1.0 + rtol) * best
         useful = final_train < trivial
         if settled and useful:
             status = "converged"
         else:
-            status = "not converged"
             reasons = []
             if not settled:
                 reasons.append(f"last logged loss {last:.4g} > (1 + {rtol:g}) x best {best:.4g}")

@@ -437,7 +437,11 @@ def flattest_sharpness(T: Any, m: int) -> float:
 
 
 def max_stable_step(T: Any, m: int) -> float:
-    """Largest GD step size stable at a flattest minimum, ``2 / lambda_min`` (eq. S4, Theorem 1)."""
+    """Largest GD step size stable at a flattest minimum, ``2 / lambda_0`` (eq. S4, Theorem 1).
+
+    ``lambda_0 = min_Omega lambda_max(H_w) = 2m sigma_max(T)^(2(1 - 1/m))`` is the sharpness
+    of the flattest minima (eq. 29).
+    """
     value = flattest_sharpness(T, m)
     if value == 0.0:
         raise ValueError("T must be nonzero: the flattest sharpness is 0 and every step is stable")
@@ -1045,7 +1049,7 @@ def uncoupled_layers(T: Any, m: int, seed: int = 0) -> list[np.ndarray]:
 def lemma1_step_bound(T: Any, m: int) -> float:
     """Lemma 1(ii)'s step size ``(1 / 2m) min{1, sigma_max(T)^(-2(1 - 1/m))}``.
 
-    For ``sigma_max(T) >= 1`` it is half the largest stable step ``2 / lambda_min`` of
+    For ``sigma_max(T) >= 1`` it is half the largest stable step ``2 / lambda_0`` of
     Theorem 1 (:func:`flatlib.theory.linear.max_stable_step`).
     """
     _, s = square_target(T)
