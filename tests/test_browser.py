@@ -58,8 +58,11 @@ def server(built_book: BuiltBook) -> Iterator[str]:
     httpd.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for this module only: Playwright's sync API keeps an asyncio loop running in
+    the main thread until it is closed, which later tests (live notebooks, widgets) need
+    free."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -98,7 +98,8 @@ __all__ = [
 STATUSES: tuple[str, ...] = ("converged", "not converged", "diverged")
 """The outcomes of every training run (see "Outcome of a run" in the module docstring)."""
 BLOWUP = 100.0
-"""Default of the divergence rule: a loss above ``BLOWUP`` times the initial loss diverged."""
+"""The divergence rule's default factor; a run whose loss exceeds ``BLOWUP`` times its initial
+loss has diverged."""
 LOSS_FLOOR = 1e-12
 """An initial loss below this is replaced by it in the divergence rule (a run that starts at
 zero loss would otherwise diverge on any positive loss)."""
